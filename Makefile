@@ -1,0 +1,10 @@
+# Thin wrappers around scripts/ (CI calls the same scripts).
+.PHONY: install demo test ui world lint format bench
+install: ; ./scripts/install
+demo: ; ./scripts/demo
+test: ; ./scripts/test
+ui: ; ./scripts/ui
+world: ; uv run python -m orchestration_project world
+lint: ; uv run ruff check . && uv run ruff format --check .
+format: ; uv run ruff format . && uv run ruff check --fix .
+bench: ; uv run python benchmarks/main_job.py

@@ -1,0 +1,262 @@
+"""The analytical warehouse: where every asset's table lands.
+
+Embedded default: one DuckDB file in the project data folder. DuckDB lets exactly one process
+hold a database file open for writing (and no reader may hold it meanwhile), while Dagster runs
+steps in parallel processes. The design that follows from it:
+
+* connections are short-lived: open, run one statement batch, close — a process never holds
+  the file between operations;
+* opening the file retries with exponential backoff and jitter while another process holds the
+  lock (``lock_timeout_s`` bounds the wait, then a clear ``WarehouseLockedError``);
+* every asset that writes declares ``pool="warehouse"`` so that, on an instance with a pool
+  limit (``dagster.yaml``), Dagster itself serialises the writers and the retries stay rare.
+
+Production: PostgreSQL through SQLAlchemy, same interface (``PostgresWarehouse``).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+WAREHOUSE_POOL = "warehouse"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed for a reason the caller should see."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process held the warehouse file for longer than the lock timeout."""
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise WarehouseError(f"invalid table or schema name {name!r}")
+    return name
+
+
+class Warehouse(dg.ConfigurableResource, ABC):
+    """Tables for assets and run metadata: write a DataFrame, read one back, run SQL."""
+
+    @abstractmethod
+    def write_table(
+        self, table: str, df: pd.DataFrame, *, schema: str = "main", mode: str = "replace"
+    ) -> int:
+        """Write ``df`` to ``schema.table`` (mode ``replace`` or ``append``); return row count."""
+
+    @abstractmethod
+    def read_table(self, table: str, *, schema: str = "main") -> pd.DataFrame:
+        """Read ``schema.table`` into a DataFrame."""
+
+    @abstractmethod
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run a read query and return its result."""
+
+    @abstractmethod
+    def table_exists(self, table: str, *, schema: str = "main") -> bool:
+        """Whether ``schema.table`` exists."""
+
+
+class DuckDBWarehouse(Warehouse):
+    """The embedded warehouse: a DuckDB file, safe for parallel steps in several processes.
+
+    Each operation opens the file, does its work in one transaction and closes it again; while
+    another process holds the file, opening is retried with backoff until ``lock_timeout_s``.
+    """
+
+    path: str = Field(description="Path of the DuckDB database file.")
+    lock_timeout_s: float = Field(
+        default=60.0, description="How long to wait for another process's write lock."
+    )
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[Any]:
+        """Open the database file (retrying while it is locked) and close it afterwards."""
+        import duckdb
+
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.02
+        while True:
+            try:
+                # Read-only opening fails on a file that does not exist yet.
+                ro = read_only and Path(self.path).exists()
+                conn = duckdb.connect(self.path, read_only=ro)
+                break
+            except duckdb.IOException as exc:  # "Could not set lock on file ..."
+                if "lock" not in str(exc).lower():
+                    raise WarehouseError(f"cannot open warehouse {self.path}: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockedError(
+                        f"warehouse {self.path} stayed locked by another process for "
+                        f"{self.lock_timeout_s:.0f} s: {exc}"
+                    ) from exc
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
+            except duckdb.Error as exc:
+                raise WarehouseError(
+                    f"warehouse file {self.path} cannot be opened ({exc}); if it is corrupt, "
+                    "move it aside and re-materialise"
+                ) from exc
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def write_table(
+        self, table: str, df: pd.DataFrame, *, schema: str = "main", mode: str = "replace"
+    ) -> int:
+        """Write ``df`` to ``schema.table`` in one transaction; return the rows written."""
+        t, s = _ident(table), _ident(schema)
+        if mode not in ("replace", "append"):
+            raise WarehouseError(f"unknown write mode {mode!r}")
+        with self.connect() as conn:
+            conn.register("_incoming", df)
+            conn.execute("BEGIN")
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{s}"')
+            if mode == "replace":
+                conn.execute(f'CREATE OR REPLACE TABLE "{s}"."{t}" AS SELECT * FROM _incoming')
+            else:
+                conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{s}"."{t}" AS SELECT * FROM _incoming LIMIT 0'
+                )
+                conn.execute(f'INSERT INTO "{s}"."{t}" BY NAME SELECT * FROM _incoming')
+            conn.execute("COMMIT")
+            conn.unregister("_incoming")
+        return len(df)
+
+    def read_table(self, table: str, *, schema: str = "main") -> pd.DataFrame:
+        """Read ``schema.table`` into a DataFrame."""
+        t, s = _ident(table), _ident(schema)
+        with self.connect(read_only=True) as conn:
+            return conn.execute(f'SELECT * FROM "{s}"."{t}"').df()
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run a query and return its result as a DataFrame."""
+        with self.connect(read_only=True) as conn:
+            return conn.execute(sql, params or []).df()
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        """Run a write statement in its own transaction."""
+        with self.connect() as conn:
+            conn.execute(sql, params or [])
+
+    def table_exists(self, table: str, *, schema: str = "main") -> bool:
+        """Whether ``schema.table`` exists."""
+        if not Path(self.path).exists():
+            return False
+        df = self.query(
+            "SELECT count(*) AS n FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        )
+        return bool(df["n"].iloc[0])
+
+
+class PostgresWarehouse(Warehouse):
+    """The production warehouse: PostgreSQL through SQLAlchemy (many concurrent writers)."""
+
+    url: str = Field(
+        description="SQLAlchemy URL, e.g. postgresql+psycopg2://user:pw@host/db (use an EnvVar)."
+    )
+
+    def _engine(self) -> Any:
+        import sqlalchemy as sa
+
+        return sa.create_engine(self.url, pool_pre_ping=True)
+
+    def write_table(
+        self, table: str, df: pd.DataFrame, *, schema: str = "public", mode: str = "replace"
+    ) -> int:
+        """Write ``df`` to ``schema.table`` in one transaction; return the rows written."""
+        import sqlalchemy as sa
+
+        t, s = _ident(table), _ident(schema if schema != "main" else "public")
+        engine = self._engine()
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{s}"'))
+                df.to_sql(
+                    t, conn, schema=s, if_exists="replace" if mode == "replace" else "append",
+                    index=False,
+                )
+        finally:
+            engine.dispose()
+        return len(df)
+
+    def read_table(self, table: str, *, schema: str = "public") -> pd.DataFrame:
+        """Read ``schema.table`` into a DataFrame."""
+        s = "public" if schema == "main" else schema
+        return self.query(f'SELECT * FROM "{_ident(s)}"."{_ident(table)}"')
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run a query (``?`` placeholders are not supported: pass none) and return a frame."""
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                return pd.read_sql_query(sql, conn, params=tuple(params) if params else None)
+        finally:
+            engine.dispose()
+
+    def table_exists(self, table: str, *, schema: str = "public") -> bool:
+        """Whether ``schema.table`` exists."""
+        import sqlalchemy as sa
+
+        engine = self._engine()
+        try:
+            return sa.inspect(engine).has_table(table, schema="public" if schema == "main" else schema)
+        finally:
+            engine.dispose()
+
+
+def _storable(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns holding lists or dicts are stored as JSON text (portable across warehouses)."""
+    import json
+
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object and out[col].map(lambda v: isinstance(v, list | dict)).any():
+            out[col] = out[col].map(
+                lambda v: json.dumps(v, default=str) if isinstance(v, list | dict) else v
+            )
+    return out
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Stores each DataFrame asset as a warehouse table named after the asset, in a schema
+    named after its group, and loads it back for downstream assets."""
+
+    warehouse: Warehouse
+
+    def _location(self, key: dg.AssetKey) -> tuple[str, str]:
+        schema = key.path[0] if len(key.path) > 1 else "main"
+        return _ident(schema), _ident(key.path[-1])
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        """Write the asset's DataFrame to its table."""
+        if obj is None:
+            return
+        if not isinstance(obj, pd.DataFrame):
+            raise WarehouseError(
+                f"WarehouseIOManager stores DataFrames only, got {type(obj).__name__}"
+            )
+        schema, table = self._location(context.asset_key)
+        rows = self.warehouse.write_table(table, _storable(obj), schema=schema)
+        context.add_output_metadata({"warehouse_table": f"{schema}.{table}", "row_count": rows})
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        """Read the upstream asset's table."""
+        schema, table = self._location(context.asset_key)
+        return self.warehouse.read_table(table, schema=schema)

@@ -1,0 +1,94 @@
+"""The DuckDB warehouse under parallel writers from several processes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from resources.warehouse import DuckDBWarehouse, WarehouseError, WarehouseLockedError
+from tests.resources import parallel_warehouse_job
+
+
+def _append(path: str, i: int, n: int) -> None:
+    wh = DuckDBWarehouse(path=path)
+    for j in range(n):
+        wh.write_table("events", pd.DataFrame({"proc": [i] * 50, "batch": [j] * 50}), mode="append")
+
+
+def test_processes_appending_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "wh.duckdb")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append, args=(path, i, 10)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    df = DuckDBWarehouse(path=path).query("SELECT proc, count(*) AS n FROM events GROUP BY proc")
+    assert sorted(df["n"].tolist()) == [500, 500, 500, 500]
+
+
+def test_parallel_dagster_steps_write_the_same_file(tmp_path: Path, monkeypatch) -> None:
+    """Six steps in six processes (multiprocess executor, no pool limit) write at once."""
+    path = str(tmp_path / "parallel.duckdb")
+    monkeypatch.setenv("PARALLEL_WAREHOUSE_PATH", path)
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        result = dg.execute_job(
+            dg.reconstructable(parallel_warehouse_job.parallel_writes_job),
+            instance=instance,
+            run_config={"execution": {"config": {"max_concurrent": 6}}},
+        )
+        assert result.success
+    wh = DuckDBWarehouse(path=path)
+    n = parallel_warehouse_job.N_WRITERS
+    for i in range(n):
+        assert wh.query(f"SELECT count(*) AS n FROM table_{i}")["n"].iloc[0] == 2000
+    assert wh.query("SELECT count(*) AS n FROM shared_log")["n"].iloc[0] == 100 * n
+    assert wh.read_table("combined")["n"].iloc[0] == 100 * n
+
+
+def test_a_writer_holding_the_lock_too_long_gives_a_clear_error(tmp_path: Path) -> None:
+    path = str(tmp_path / "locked.duckdb")
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(path, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        wh = DuckDBWarehouse(path=path, lock_timeout_s=0.5)
+        with pytest.raises(WarehouseLockedError, match="stayed locked"):
+            wh.write_table("t", pd.DataFrame({"a": [1]}))
+    finally:
+        release.set()
+        holder.join(30)
+    # Once released, the write goes through.
+    DuckDBWarehouse(path=path).write_table("t", pd.DataFrame({"a": [1]}))
+
+
+def _hold(path: str, ready, release) -> None:  # noqa: ANN001
+    conn = duckdb.connect(path)
+    conn.execute("CREATE TABLE IF NOT EXISTS x(a INT)")
+    ready.set()
+    release.wait(60)
+    conn.close()
+
+
+def test_a_corrupt_warehouse_file_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.duckdb"
+    path.write_bytes(os.urandom(8192))
+    with pytest.raises(WarehouseError, match="cannot be opened|cannot open"):
+        DuckDBWarehouse(path=str(path)).write_table("t", pd.DataFrame({"a": [1]}))
+    assert path.stat().st_size == 8192  # the file is left as it was, for inspection
+
+
+def test_table_names_are_validated(tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    with pytest.raises(WarehouseError, match="invalid"):
+        wh.write_table('x"; DROP TABLE y; --', pd.DataFrame({"a": [1]}))
