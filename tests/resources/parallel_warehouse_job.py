@@ -9,7 +9,7 @@ import pandas as pd
 
 from resources.warehouse import DuckDBWarehouse, Warehouse, WarehouseIOManager
 
-N_WRITERS = 6
+N_WRITERS = 4
 ROWS = 2000
 
 
