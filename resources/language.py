@@ -33,10 +33,57 @@ T = TypeVar("T")
 OFFLINE_MODEL = "offline-v1"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _STOP = {
-    "The", "A", "An", "This", "That", "These", "Those", "It", "Its", "We", "Our", "You", "Your",
-    "I", "My", "He", "She", "They", "Their", "In", "On", "At", "For", "From", "With", "And",
-    "But", "Or", "If", "When", "While", "After", "Before", "As", "To", "Of", "By", "Is", "Are",
-    "Was", "Were", "Be", "Ignore", "All", "Not", "No", "Yes", "Also", "Then", "There", "Here",
+    "The",
+    "A",
+    "An",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "It",
+    "Its",
+    "We",
+    "Our",
+    "You",
+    "Your",
+    "I",
+    "My",
+    "He",
+    "She",
+    "They",
+    "Their",
+    "In",
+    "On",
+    "At",
+    "For",
+    "From",
+    "With",
+    "And",
+    "But",
+    "Or",
+    "If",
+    "When",
+    "While",
+    "After",
+    "Before",
+    "As",
+    "To",
+    "Of",
+    "By",
+    "Is",
+    "Are",
+    "Was",
+    "Were",
+    "Be",
+    "Ignore",
+    "All",
+    "Not",
+    "No",
+    "Yes",
+    "Also",
+    "Then",
+    "There",
+    "Here",
 }
 
 
@@ -217,7 +264,11 @@ def _default_prose(facts: dict[str, Any]) -> str:
         if key == "topic" or value in (None, "", [], {}):
             continue
         phrase = _PHRASES.get(key)
-        text = phrase.format(v=_inert(value)) if phrase else f"{key.replace('_', ' ')}: {_inert(value)}"
+        text = (
+            phrase.format(v=_inert(value))
+            if phrase
+            else f"{key.replace('_', ' ')}: {_inert(value)}"
+        )
         parts.append(text)
     body = "; ".join(parts)
     lead = f"In the market for {_inert(topic)}, " if topic else ""
@@ -298,7 +349,9 @@ class OpenAIChatEngine(LanguageEngine):
                     try:
                         return resp.json()
                     except ValueError as exc:
-                        raise LanguageEngineError("the endpoint answered with invalid JSON") from exc
+                        raise LanguageEngineError(
+                            "the endpoint answered with invalid JSON"
+                        ) from exc
             if attempt < self.max_retries:
                 assert isinstance(last, _Retryable)
                 delay = last.retry_after
@@ -307,14 +360,22 @@ class OpenAIChatEngine(LanguageEngine):
                 time.sleep(min(delay, 30.0))
         raise LanguageEngineError(f"no answer after {self.max_retries + 1} attempts: {last}")
 
-    def _chat(self, task: str, document: str | None, *, json_mode: bool) -> tuple[str, LanguageResult]:
+    def _chat(
+        self, task: str, document: str | None, *, json_mode: bool
+    ) -> tuple[str, LanguageResult]:
         t0 = time.perf_counter()
-        user = task if document is None else f"{task}\n\n{wrap_untrusted(document, self.max_input_chars)}"
+        user = (
+            task
+            if document is None
+            else f"{task}\n\n{wrap_untrusted(document, self.max_input_chars)}"
+        )
         body: dict[str, Any] = {
             "model": self.model,
             "temperature": self.temperature,
-            "messages": [{"role": "system", "content": SYSTEM_RULE},
-                         {"role": "user", "content": user}],
+            "messages": [
+                {"role": "system", "content": SYSTEM_RULE},
+                {"role": "user", "content": user},
+            ],
         }
         if json_mode:
             body["response_format"] = {"type": "json_object"}
@@ -326,12 +387,14 @@ class OpenAIChatEngine(LanguageEngine):
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise LanguageEngineError("the endpoint's answer is not a chat completion") from exc
         cost = pt / 1000 * self.input_price_per_1k + ct / 1000 * self.output_price_per_1k
-        return content, LanguageResult(content, data.get("model", self.model), pt, ct, cost,
-                                       time.perf_counter() - t0)
+        return content, LanguageResult(
+            content, data.get("model", self.model), pt, ct, cost, time.perf_counter() - t0
+        )
 
     def _json(self, task: str, document: str, key: str) -> tuple[Any, LanguageResult]:
-        content, res = self._chat(task + f' Answer with a JSON object with the key "{key}".',
-                                  document, json_mode=True)
+        content, res = self._chat(
+            task + f' Answer with a JSON object with the key "{key}".', document, json_mode=True
+        )
         try:
             return json.loads(content)[key], res
         except (ValueError, KeyError, TypeError) as exc:
@@ -339,35 +402,44 @@ class OpenAIChatEngine(LanguageEngine):
 
     @staticmethod
     def _with(res: LanguageResult, value: Any) -> LanguageResult:
-        return LanguageResult(value, res.model, res.prompt_tokens, res.completion_tokens,
-                              res.cost_usd, res.latency_s)
+        return LanguageResult(
+            value, res.model, res.prompt_tokens, res.completion_tokens, res.cost_usd, res.latency_s
+        )
 
     def summarize(self, text: str, *, max_sentences: int = 3) -> LanguageResult[str]:
         """A summary of at most ``max_sentences`` sentences."""
-        content, res = self._chat(f"Summarise the document in at most {max_sentences} sentences.",
-                                  text, json_mode=False)
+        content, res = self._chat(
+            f"Summarise the document in at most {max_sentences} sentences.", text, json_mode=False
+        )
         return self._with(res, content.strip())
 
     def keywords(self, text: str, *, k: int = 8) -> LanguageResult[list[str]]:
         """Up to ``k`` key phrases."""
-        value, res = self._json(f"List the {k} most characteristic key phrases of the document.",
-                                text, "keywords")
+        value, res = self._json(
+            f"List the {k} most characteristic key phrases of the document.", text, "keywords"
+        )
         if not isinstance(value, list):
             raise LanguageEngineError("keywords is not a list")
         return self._with(res, [str(v) for v in value][:k])
 
     def entities(self, text: str) -> LanguageResult[list[str]]:
         """Named brands, products, organisations and people."""
-        value, res = self._json("List the named brands, products, organisations and people in "
-                                "the document.", text, "entities")
+        value, res = self._json(
+            "List the named brands, products, organisations and people in the document.",
+            text,
+            "entities",
+        )
         if not isinstance(value, list):
             raise LanguageEngineError("entities is not a list")
         return self._with(res, [str(v) for v in value])
 
     def sentiment(self, text: str) -> LanguageResult[float]:
         """Sentiment in [-1, 1]."""
-        value, res = self._json("Rate the sentiment of the document from -1 (very negative) to 1 "
-                                "(very positive).", text, "sentiment")
+        value, res = self._json(
+            "Rate the sentiment of the document from -1 (very negative) to 1 (very positive).",
+            text,
+            "sentiment",
+        )
         try:
             score = float(value)
         except (TypeError, ValueError) as exc:
@@ -399,15 +471,24 @@ class UsageLedger:
 
     def record(self, result: LanguageResult, *, operation: str) -> None:
         """Count one call."""
-        self._rows.append((result.model, operation, result.prompt_tokens,
-                           result.completion_tokens, result.cost_usd))
+        self._rows.append(
+            (
+                result.model,
+                operation,
+                result.prompt_tokens,
+                result.completion_tokens,
+                result.cost_usd,
+            )
+        )
 
     def totals(self) -> dict[str, Any]:
         """Calls, tokens and cost overall and by (model, operation)."""
         by: dict[str, dict[str, float]] = {}
         for model, op, pt, ct, cost in self._rows:
-            d = by.setdefault(f"{model}/{op}", {"calls": 0, "prompt_tokens": 0,
-                                                 "completion_tokens": 0, "cost_usd": 0.0})
+            d = by.setdefault(
+                f"{model}/{op}",
+                {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
+            )
             d["calls"] += 1
             d["prompt_tokens"] += pt
             d["completion_tokens"] += ct

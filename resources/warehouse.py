@@ -189,7 +189,10 @@ class PostgresWarehouse(Warehouse):
             with engine.begin() as conn:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{s}"'))
                 df.to_sql(
-                    t, conn, schema=s, if_exists="replace" if mode == "replace" else "append",
+                    t,
+                    conn,
+                    schema=s,
+                    if_exists="replace" if mode == "replace" else "append",
                     index=False,
                 )
         finally:
@@ -216,7 +219,9 @@ class PostgresWarehouse(Warehouse):
 
         engine = self._engine()
         try:
-            return sa.inspect(engine).has_table(table, schema="public" if schema == "main" else schema)
+            return sa.inspect(engine).has_table(
+                table, schema="public" if schema == "main" else schema
+            )
         finally:
             engine.dispose()
 

@@ -1,0 +1,117 @@
+"""The one environment switch: every resource is chosen here, by ``ORCHESTRATION_ENV``.
+
+``local`` (default): embedded, offline, no credentials — DuckDB and SQLite files under the
+project data folder, the bundled demo world on loopback, the offline language engine.
+``production``: PostgreSQL warehouse and coordination store, real sites from configuration,
+an OpenAI-compatible endpoint, optionally a remote browser over CDP. Secrets are ``EnvVar``s,
+read at run time and never shown. No asset looks at the environment; they only see resources.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from resources.coordination import CoordinationResource
+from resources.fetching import BrowserFetcher, HttpFetcher
+from resources.language import OfflineLanguageEngine, OpenAIChatEngine
+from resources.sources import ConfiguredSources, DemoWorldSources
+from resources.warehouse import DuckDBWarehouse, PostgresWarehouse, WarehouseIOManager
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Environment(StrEnum):
+    """Where the code runs."""
+
+    LOCAL = "local"
+    PRODUCTION = "production"
+
+
+def current_environment() -> Environment:
+    """The environment named by ``ORCHESTRATION_ENV`` (default ``local``)."""
+    value = os.environ.get("ORCHESTRATION_ENV", "local").strip().lower()
+    try:
+        return Environment(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"ORCHESTRATION_ENV={value!r} is not one of {[e.value for e in Environment]}"
+        ) from exc
+
+
+def data_dir() -> Path:
+    """The project data folder (``ORCHESTRATION_DATA_DIR``, default ``<repo>/.data``)."""
+    return Path(os.environ.get("ORCHESTRATION_DATA_DIR", PROJECT_ROOT / ".data")).resolve()
+
+
+def _csv(name: str) -> list[str]:
+    return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
+
+
+def local_resources(
+    *, data: Path | None = None, demo_base_port: int | None = None
+) -> dict[str, Any]:
+    """The embedded defaults: offline, credential-free, everything under ``data``."""
+    data = data or data_dir()
+    port = demo_base_port or int(os.environ.get("DEMO_WORLD_BASE_PORT", "8701"))
+    sources = DemoWorldSources(base_port=port)
+    allowed = sources.allowed_hosts()
+    loopback = ["127.0.0.1", "localhost"]
+    warehouse = DuckDBWarehouse(path=str(data / "warehouse.duckdb"))
+    return {
+        "warehouse": warehouse,
+        "io_manager": WarehouseIOManager(warehouse=warehouse),
+        "coordination": CoordinationResource(url=f"sqlite:///{data / 'coordination.db'}"),
+        "http": HttpFetcher(allowed_domains=allowed, allow_private_hosts=loopback),
+        "browser": BrowserFetcher(allowed_domains=allowed, allow_private_hosts=loopback),
+        "language": OfflineLanguageEngine(),
+        "market_sources": sources,
+        "reports_dir": ReportsDir(path=str(data / "reports")),
+    }
+
+
+def production_resources() -> dict[str, Any]:
+    """Production: PostgreSQL, real sites, an LLM endpoint; secrets from the environment."""
+    allowed = _csv("ALLOWED_DOMAINS")
+    warehouse = PostgresWarehouse(url=dg.EnvVar("WAREHOUSE_URL"))
+    return {
+        "warehouse": warehouse,
+        "io_manager": WarehouseIOManager(warehouse=warehouse),
+        "coordination": CoordinationResource(url=dg.EnvVar("COORDINATION_DB_URL")),
+        "http": HttpFetcher(allowed_domains=allowed),
+        "browser": BrowserFetcher(
+            allowed_domains=allowed, cdp_endpoint=os.environ.get("BROWSER_CDP_ENDPOINT") or None
+        ),
+        "language": OpenAIChatEngine(
+            base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
+            api_key=dg.EnvVar("OPENAI_API_KEY"),
+        ),
+        "market_sources": ConfiguredSources(
+            market_topic=os.environ.get("RESEARCH_TOPIC", "unspecified market"),
+            seeds=_csv("RESEARCH_SEED_URLS"),
+        ),
+        "reports_dir": ReportsDir(path=os.environ.get("REPORTS_DIR", str(data_dir() / "reports"))),
+    }
+
+
+class ReportsDir(dg.ConfigurableResource):
+    """Where human-readable reports (Markdown, HTML, charts) are written."""
+
+    path: str
+
+    def folder(self, *parts: str) -> Path:
+        """A sub-folder of the reports folder, created if needed."""
+        p = Path(self.path, *parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+def build_resources(env: Environment | None = None) -> dict[str, Any]:
+    """Every resource for ``env`` (default: the current environment)."""
+    env = env or current_environment()
+    return local_resources() if env is Environment.LOCAL else production_resources()

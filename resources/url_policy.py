@@ -1,0 +1,136 @@
+"""Where agents may go: a URL policy checked before every request (and every redirect hop).
+
+Refused: schemes other than http(s); hosts off the allow-list; private, loopback, link-local,
+multicast, reserved and unspecified addresses (after resolving the name, so DNS names pointing
+inside and numeric tricks like ``http://2130706433/`` are caught) unless the host is explicitly
+allowed; cloud metadata endpoints always.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+METADATA_IPS = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("100.100.100.200"),
+    }
+)
+
+
+class BlockedUrlError(ValueError):
+    """A URL the policy refuses; ``reason`` says why."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"refused {url[:200]!r}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+def _host_matches(host: str, port: int | None, entry: str) -> bool:
+    entry = entry.lower().strip()
+    if ":" in entry and not entry.startswith("["):
+        e_host, _, e_port = entry.rpartition(":")
+        return host == e_host and str(port) == e_port
+    if entry.startswith("*."):
+        return host == entry[2:] or host.endswith(entry[1:])
+    return host == entry
+
+
+def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:  # integer, hex and octal forms that inet_aton accepts (e.g. 2130706433, 0x7f.1)
+        return ipaddress.ip_address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def _is_internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """An allow-list and address rules for agent requests.
+
+    Args:
+        allowed_domains: hosts (``example.com``), wildcards (``*.example.com``) or ``host:port``
+            entries; empty means any public host.
+        allow_private_hosts: hosts or IPs allowed although internal (``127.0.0.1`` for the
+            local demo world only); metadata endpoints are never allowed.
+        allowed_schemes: URL schemes allowed.
+    """
+
+    allowed_domains: tuple[str, ...] = ()
+    allow_private_hosts: tuple[str, ...] = ()
+    allowed_schemes: tuple[str, ...] = ("http", "https")
+
+    def check(self, url: str) -> None:
+        """Raise ``BlockedUrlError`` unless ``url`` may be fetched."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise BlockedUrlError(url, f"malformed URL ({exc})") from exc
+        scheme = parts.scheme.lower()
+        if scheme not in self.allowed_schemes:
+            raise BlockedUrlError(url, f"scheme {scheme or '(none)'}: is not allowed")
+        host = (parts.hostname or "").lower().rstrip(".")
+        if not host:
+            raise BlockedUrlError(url, "no host")
+        if host in METADATA_HOSTS:
+            raise BlockedUrlError(url, "cloud metadata endpoints are never allowed")
+        if self.allowed_domains and not any(
+            _host_matches(host, port, e) for e in self.allowed_domains
+        ):
+            raise BlockedUrlError(url, f"host {host} is not on the allow-list")
+        ips = self._resolve(url, host, port or (443 if scheme == "https" else 80))
+        for ip in ips:
+            if ip in METADATA_IPS:
+                raise BlockedUrlError(url, f"{ip} is a cloud metadata address")
+            if (
+                _is_internal(ip)
+                and host not in self.allow_private_hosts
+                and str(ip) not in self.allow_private_hosts
+            ):
+                raise BlockedUrlError(
+                    url,
+                    f"{host} resolves to the internal address {ip} (private, loopback, "
+                    "link-local or reserved addresses are refused unless allowed)",
+                )
+
+    def allows(self, url: str) -> bool:
+        """Whether ``check`` passes."""
+        try:
+            self.check(url)
+        except BlockedUrlError:
+            return False
+        return True
+
+    @staticmethod
+    def _resolve(url: str, host: str, port: int) -> list:
+        literal = _literal_ip(host)
+        if literal is not None:
+            return [literal]
+        try:
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except socket.gaierror as exc:
+            raise BlockedUrlError(url, f"cannot resolve {host}: {exc.strerror}") from exc
+        return list({ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos})
