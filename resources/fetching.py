@@ -10,6 +10,7 @@ page never stops a crawl.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import threading
@@ -356,10 +357,8 @@ class BrowserSession:
                     timeout=self.cfg.timeout_s + 1,
                 )
                 if state["fail"] is None and resp is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # still busy: render what is there
                         await page.wait_for_load_state("networkidle", timeout=self.cfg.settle_ms)
-                    except Exception:  # still busy: render what is there
-                        pass
                     html = await page.content()
                     status = resp.status
                     bad = _status_outcome(status)

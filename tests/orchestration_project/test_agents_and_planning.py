@@ -20,7 +20,8 @@ from orchestration_project.planning import TaskFailedError, plan_market_research
 def _agent(log: list[str] | None = None) -> Agent:
     recorder = ActionRecorder("run-1", log.append if log is not None else None)
     add = FunctionTool(
-        "add", lambda a, b: ToolResult(value=a + b, cost_usd=0.01, route="math"),
+        "add",
+        lambda a, b: ToolResult(value=a + b, cost_usd=0.01, route="math"),
         description="Add two numbers.",
         input_schema={"type": "object", "properties": {"a": {}, "b": {}}, "required": ["a", "b"]},
     )
@@ -28,8 +29,13 @@ def _agent(log: list[str] | None = None) -> Agent:
     def explode() -> None:
         raise OSError("disk on fire")
 
-    return Agent("calc", "analyst", "compute", tools={"add": add, "explode": FunctionTool(
-        "explode", explode)}, recorder=recorder)
+    return Agent(
+        "calc",
+        "analyst",
+        "compute",
+        tools={"add": add, "explode": FunctionTool("explode", explode)},
+        recorder=recorder,
+    )
 
 
 def test_tool_calls_are_recorded_with_inputs_outputs_timing_and_cost() -> None:
@@ -38,7 +44,11 @@ def test_tool_calls_are_recorded_with_inputs_outputs_timing_and_cost() -> None:
     assert agent.use("add", a=2, b=3).value == 5
     (action,) = agent.recorder.actions
     assert (action.kind, action.name, action.outcome, action.route) == (
-        "tool_call", "add", "ok", "math")
+        "tool_call",
+        "add",
+        "ok",
+        "math",
+    )
     assert '"a": 2' in action.inputs and action.output == "5"
     assert action.cost_usd == 0.01 and action.duration_s >= 0 and action.run_id == "run-1"
     assert "[calc/analyst] tool_call add -> ok" in log[0]
@@ -93,8 +103,9 @@ def test_the_planner_fans_out_one_branch_per_site_and_aggregates() -> None:
 
 
 def test_a_task_graph_runs_independent_tasks_in_parallel_and_passes_results_on() -> None:
-    g = plan_market_research("x", ["http://a:1/", "http://b:2/", "http://c:3/"],
-                             max_pages_per_site=1, max_depth=1)
+    g = plan_market_research(
+        "x", ["http://a:1/", "http://b:2/", "http://c:3/"], max_pages_per_site=1, max_depth=1
+    )
     running, peak, lock = [0], [0], threading.Lock()
 
     def crawl(task, deps):  # noqa: ANN001, ANN202

@@ -1,0 +1,202 @@
+"""Command line: run the main job with progress, serve the demo world, show where things are.
+
+    python -m orchestration_project demo     # materialise every market research asset
+    python -m orchestration_project world    # serve the demo world until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from resources.environment import PROJECT_ROOT, data_dir
+
+
+def prepare_dagster_home() -> Path:
+    """Point DAGSTER_HOME at the project-local instance folder holding dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.symlink_to(PROJECT_ROOT / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) != 0
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _follow(instance: Any, run_id: str, stop: threading.Event, t0: float) -> None:
+    """Print step and check events of a run as they happen."""
+    from dagster import DagsterEventType
+
+    kinds = {
+        DagsterEventType.STEP_START,
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.ASSET_CHECK_EVALUATION,
+        DagsterEventType.ASSET_MATERIALIZATION,
+    }
+    seen = 0
+    while True:
+        done = stop.is_set()
+        try:
+            logs = instance.all_logs(run_id)
+        except Exception:  # the run may not exist yet
+            logs = []
+        for rec in logs[seen:]:
+            ev = rec.dagster_event
+            if ev is None or ev.event_type not in kinds:
+                continue
+            t = f"[{time.monotonic() - t0:6.1f}s]"
+            if ev.event_type == DagsterEventType.STEP_START:
+                _print(f"{t} ▶ {ev.step_key}")
+            elif ev.event_type == DagsterEventType.STEP_SUCCESS:
+                _print(f"{t} ✔ {ev.step_key}")
+            elif ev.event_type == DagsterEventType.STEP_FAILURE:
+                _print(f"{t} ✘ {ev.step_key}: {ev.event_specific_data.error.message.strip()}")
+            elif ev.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                mat = ev.event_specific_data.materialization
+                rows = mat.metadata.get("row_count")
+                extra = f" ({rows.value} rows)" if rows is not None else ""
+                _print(f"{t}   materialised {mat.asset_key.to_user_string()}{extra}")
+            else:
+                chk = ev.event_specific_data
+                mark = "passed" if chk.passed else f"FAILED ({chk.severity.value})"
+                _print(f"{t}   check {chk.asset_check_key.name}: {mark}")
+        seen = len(logs)
+        if done:
+            return
+        time.sleep(0.3)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Materialise the market research job on the embedded defaults, with progress."""
+    home = prepare_dagster_home()
+    base_port = int(os.environ.get("DEMO_WORLD_BASE_PORT", "8701"))
+    world = None
+    if _port_free("127.0.0.1", base_port):
+        from orchestration_project.demo_world import start_demo_world
+
+        world = start_demo_world("127.0.0.1", base_port)
+        _print(f"demo world: {len(world.sites)} competitor sites on 127.0.0.1:{base_port}-"
+               f"{base_port + len(world.sites) - 1}")
+    else:
+        _print(f"demo world: already serving on 127.0.0.1:{base_port}")
+    from resources.fetching import find_chromium
+
+    try:
+        _print(f"browser: {find_chromium()}")
+    except Exception as exc:
+        _print(f"error: {exc}")
+        return 2
+
+    t0 = time.monotonic()
+    _print("loading definitions …")
+    from dagster import DagsterInstance
+
+    from orchestration_project.definitions import defs
+
+    instance = DagsterInstance.get()
+    job = defs.resolve_job_def("market_research_job")
+    run_id = str(uuid.uuid4())
+    _print(f"running market_research_job (run {run_id[:8]}) on instance {home}")
+    stop = threading.Event()
+    follower = threading.Thread(target=_follow, args=(instance, run_id, stop, t0), daemon=True)
+    follower.start()
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    finally:
+        stop.set()
+        follower.join()
+        if world is not None:
+            world.stop()
+    wall = time.monotonic() - t0
+    _summarise(instance, run_id, result.success, wall)
+    return 0 if result.success else 1
+
+
+def _summarise(instance: Any, run_id: str, success: bool, wall: float) -> None:
+    from dagster import DagsterEventType
+
+    mats = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    checks = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    _print("")
+    _print(f"{'SUCCESS' if success else 'FAILED'}: market_research_job in {wall:.1f} s")
+    _print(f"assets materialised: {len(mats)}")
+    report = None
+    for rec in mats:
+        mat = rec.dagster_event.event_specific_data.materialization
+        md = mat.metadata
+        rows = md.get("row_count")
+        _print(f"  - {mat.asset_key.to_user_string():<22} "
+               f"{str(rows.value) + ' rows' if rows is not None else ''}")
+        if "report_html" in md:
+            report = md["report_html"].value
+    passed = sum(1 for c in checks if c.dagster_event.event_specific_data.passed)
+    _print(f"checks: {passed}/{len(checks)} passed")
+    for c in checks:
+        data = c.dagster_event.event_specific_data
+        if not data.passed:
+            _print(f"  - FAILED {data.asset_check_key.name} ({data.severity.value})")
+    if report:
+        _print(f"report: {report}")
+    _print("look at it: `make ui` (Dagster UI on http://127.0.0.1:3000, this run included);"
+           " open the report above in a browser")
+
+
+def run_world(args: argparse.Namespace) -> int:
+    """Serve the demo world until interrupted."""
+    from orchestration_project.demo_world import start_demo_world
+
+    world = start_demo_world(args.host, args.base_port)
+    for name, url in world.sites.items():
+        _print(f"{name:>16}: {url}/")
+    _print(f"{'outside':>16}: {world.outside_url}/  (not on the allow-list)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    world.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="orchestration_project")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="materialise every market research asset, with progress")
+    w = sub.add_parser("world", help="serve the demo world on loopback")
+    w.add_argument("--host", default="127.0.0.1")
+    w.add_argument("--base-port", type=int, default=int(os.environ.get("DEMO_WORLD_BASE_PORT",
+                                                                         "8701")))
+    args = parser.parse_args(argv)
+    return {"demo": run_demo, "world": run_world}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

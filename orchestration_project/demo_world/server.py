@@ -1,0 +1,149 @@
+"""HTTP serving of the demo world: one ``ThreadingHTTPServer`` per site, in daemon threads."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from orchestration_project.demo_world.common import HTML, SiteBundle, esc, oversized_chunks
+from orchestration_project.demo_world.data import Site
+
+# each site pretends to run on a different stack
+SERVER_HEADERS = {
+    "nestwell": "cloudflare",
+    "klimacraft": "Apache/2.4.57 (Debian)",
+    "heatherly": "Microsoft-IIS/10.0",
+    "ambiently": "Vercel",
+    "zephyr": "nginx/1.24.0",
+    "outside": "nginx",
+}
+
+
+class DemoHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server whose port can be reused as soon as it is closed."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 64
+
+
+def _not_found_page(site_name: str, path: str) -> bytes:
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>404 Not Found</title></head>"
+        f"<body><h1>Page not found</h1><p>Sorry, {esc(path)} does not exist on {esc(site_name)}."
+        "</p><p><a href='/'>Home</a></p></body></html>"
+    ).encode()
+
+
+def _slow_page(site_name: str) -> bytes:
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Live availability</title></head>"
+        f"<body><h1>Live stock availability</h1><p>All {esc(site_name)} products are in stock."
+        "</p></body></html>"
+    ).encode()
+
+
+def make_handler(
+    name: str,
+    bundle: SiteBundle,
+    stop_event: threading.Event,
+    slow_seconds: float,
+    oversized_bytes: int,
+    site: Site | None,
+) -> type[BaseHTTPRequestHandler]:
+    """A request handler class serving ``bundle``."""
+    pages = {p: html.encode("utf-8") for p, html in bundle.normal.items()}
+    brand = site.brand if site else "this site"
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = SERVER_HEADERS.get(name, "nginx")
+        sys_version = ""
+        protocol_version = "HTTP/1.0"
+        timeout = 30
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Stay quiet."""
+
+        def _send(self, status: int, ctype: str, body: bytes, extra: dict | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _route(self) -> None:
+            path = urlsplit(self.path).path or "/"
+            if path != "/" and path.endswith("/") and path.rstrip("/") in pages:
+                path = path.rstrip("/")
+            if path in pages:
+                self._send(200, HTML, pages[path])
+            elif path in bundle.static:
+                ctype, body = bundle.static[path]
+                extra = {}
+                if ctype == "application/pdf":
+                    fname = path.rsplit("/", 1)[-1]
+                    extra["Content-Disposition"] = f'inline; filename="{fname}"'
+                self._send(200, ctype, body, extra)
+            elif path in bundle.redirects:
+                self._send(
+                    302,
+                    HTML,
+                    b"<html><body>Moved</body></html>",
+                    {"Location": bundle.redirects[path]},
+                )
+            elif path in bundle.slow:
+                if stop_event.wait(slow_seconds):
+                    self._send(503, HTML, b"<html><body>Shutting down</body></html>")
+                else:
+                    self._send(200, HTML, _slow_page(brand))
+            elif path in bundle.oversized and site is not None:
+                self._stream_oversized(site)
+            else:
+                self._send(404, HTML, _not_found_page(brand, path))
+
+        def _stream_oversized(self, site: Site) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", HTML)
+            self.send_header("Content-Length", str(oversized_bytes))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            for chunk in oversized_chunks(site, oversized_bytes):
+                if stop_event.is_set():
+                    return
+                self.wfile.write(chunk)
+
+        def _guarded(self) -> None:
+            try:
+                self._route()
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+                self.close_connection = True
+
+        def do_GET(self) -> None:  # noqa: N802
+            """Serve a GET."""
+            self._guarded()
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            """Serve a HEAD (headers only)."""
+            self._guarded()
+
+    return Handler
+
+
+def start_server(host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> DemoHTTPServer:
+    """Bind ``host:port`` (0 = ephemeral) and serve forever in a daemon thread."""
+    server = DemoHTTPServer((host, port), handler)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        name=f"demo-world-{server.server_address[1]}",
+        daemon=True,
+    )
+    thread.start()
+    server._demo_thread = thread  # type: ignore[attr-defined]
+    return server
