@@ -9,7 +9,6 @@ checks (Great Expectations) sit beside the asset they guard; blocking ones stop 
 flowing downstream.
 """
 
-
 import hashlib
 import json
 import re
@@ -143,7 +142,9 @@ def research_sources(
             "topic": topic,
             "crawl_id": crawl_id,
             "sites": len(df),
-            "plan": dg.MetadataValue.md(f"**{graph.goal}**\n\n```mermaid\n{graph.to_mermaid()}\n```"),
+            "plan": dg.MetadataValue.md(
+                f"**{graph.goal}**\n\n```mermaid\n{graph.to_mermaid()}\n```"
+            ),
             "preview": _preview(df, ["site", "seeds", "max_pages", "max_depth"]),
         }
     )
@@ -264,9 +265,22 @@ def page_snapshots(
     pages["content_sha"] = pages["html"].map(lambda h: hashlib.sha256(h.encode()).hexdigest())
     pages = pages.sort_values(["depth", "url"]).drop_duplicates("content_sha")
     cols = [
-        "crawl_id", "url", "final_url", "site", "depth", "relevance", "route", "status",
-        "size_bytes", "latency_s", "page_kind", "title", "needs_javascript", "content_sha",
-        "html", "fetched_at",
+        "crawl_id",
+        "url",
+        "final_url",
+        "site",
+        "depth",
+        "relevance",
+        "route",
+        "status",
+        "size_bytes",
+        "latency_s",
+        "page_kind",
+        "title",
+        "needs_javascript",
+        "content_sha",
+        "html",
+        "fetched_at",
     ]
     df = pages[cols].reset_index(drop=True)
     this = attempts[attempts["crawl_id"] == crawl_id]
@@ -298,9 +312,23 @@ def _norm(name: str) -> str:
 
 
 FACT_COLUMNS = [
-    "fact_id", "crawl_id", "site", "kind", "subject", "attribute", "value", "value_num",
-    "currency", "unit", "source_url", "page_kind", "confidence", "method", "evidence",
-    "published", "extra",
+    "fact_id",
+    "crawl_id",
+    "site",
+    "kind",
+    "subject",
+    "attribute",
+    "value",
+    "value_num",
+    "currency",
+    "unit",
+    "source_url",
+    "page_kind",
+    "confidence",
+    "method",
+    "evidence",
+    "published",
+    "extra",
 ]
 
 
@@ -348,13 +376,21 @@ def extracted_facts(
     crawl_id = str(page_snapshots["crawl_id"].iloc[0]) if len(page_snapshots) else ""
     raw: list[dict[str, Any]] = []
     for site, pages in page_snapshots.groupby("site", sort=True):
-        agent = Agent(name=f"extractor@{site.split('//')[-1]}", role="extractor",
-                      goal=f"Extract market facts from {site}", recorder=recorder)
+        agent = Agent(
+            name=f"extractor@{site.split('//')[-1]}",
+            role="extractor",
+            goal=f"Extract market facts from {site}",
+            recorder=recorder,
+        )
         with agent.step("extract_site"):
             first = {r.url: extract_page(r.html, r.url) for r in pages.itertuples()}
             known = sorted(
-                {f.subject for p in first.values() for f in p.facts
-                 if f.kind == "product" and f.method != "text"}
+                {
+                    f.subject
+                    for p in first.values()
+                    for f in p.facts
+                    if f.kind == "product" and f.method != "text"
+                }
             )
             for r in pages.itertuples():
                 page = extract_page(r.html, r.url, known_products=known) if known else first[r.url]
@@ -378,8 +414,12 @@ def extracted_facts(
     warehouse.write_table("fact_quarantine", qdf, schema=GROUP)
     bus.publish_many(
         [
-            {"topic": f"facts.{crawl_id}", "key": r["site"], "payload": r,
-             "message_id": r["fact_id"]}
+            {
+                "topic": f"facts.{crawl_id}",
+                "key": r["site"],
+                "payload": r,
+                "message_id": r["fact_id"],
+            }
             for r in df.to_dict("records")
         ]
     )
@@ -419,8 +459,9 @@ def extracted_facts(
 def _fact_row(crawl_id: str, site: str, r: Any, page: Any, f: Any) -> dict[str, Any]:
     value_num = float(f.value) if isinstance(f.value, int | float) else None
     return {
-        "fact_id": _fact_id(crawl_id, f.source_url, f.kind, f.subject, f.attribute, f.value,
-                            f.currency),
+        "fact_id": _fact_id(
+            crawl_id, f.source_url, f.kind, f.subject, f.attribute, f.value, f.currency
+        ),
         "crawl_id": crawl_id,
         "site": site,
         "kind": f.kind,
@@ -490,7 +531,9 @@ def _claims_for(group: pd.DataFrame) -> list[Claim]:
         )
         if f.method == "text":
             kind = "blog" if f.page_kind == "blog" else "unknown"
-        value: Any = (round(float(f.value_num), 2), f.currency) if f.attribute == "price" else f.value
+        value: Any = (
+            (round(float(f.value_num), 2), f.currency) if f.attribute == "price" else f.value
+        )
         claims.append(
             Claim(
                 value=value,
@@ -525,8 +568,9 @@ def resolved_facts(
     escalated to the human review queue.
     """
     recorder = ActionRecorder(context.run_id, context.log.info)
-    agent = Agent(name="resolver", role="resolver", goal="Reconcile conflicting facts",
-                  recorder=recorder)
+    agent = Agent(
+        name="resolver", role="resolver", goal="Reconcile conflicting facts", recorder=recorder
+    )
     shared = coordination.context()
     resolver = ConflictResolver(strategy="reliability_recency", escalation_threshold=0.6)
     crawl_id = str(extracted_facts["crawl_id"].iloc[0]) if len(extracted_facts) else ""
@@ -535,8 +579,9 @@ def resolved_facts(
     # A product is something a page offers for a price in structured data or the DOM; a name
     # seen only in prose is a claim about a product, never a product of its own.
     offered = set(
-        facts.loc[(facts["attribute"] == "price") & (facts["method"] != "text"),
-                  ["site", "subject_key"]].itertuples(index=False, name=None)
+        facts.loc[
+            (facts["attribute"] == "price") & (facts["method"] != "text"), ["site", "subject_key"]
+        ].itertuples(index=False, name=None)
     )
     rows = []
     for (site, subject_key, attribute), group in facts.groupby(
@@ -596,15 +641,18 @@ def resolved_facts(
         }
     )
     yield dg.Output(df, metadata=meta)
-    prices = df[df["attribute"] == "price"] if len(df) else pd.DataFrame(
-        columns=["value_num", "currency", "site", "subject"]
+    prices = (
+        df[df["attribute"] == "price"]
+        if len(df)
+        else pd.DataFrame(columns=["value_num", "currency", "site", "subject"])
     )
     prices = prices.assign(product_key=prices["site"] + "|" + prices["subject"].map(_norm))
     yield validate(
         prices,
         [
-            expect("ExpectColumnValuesToBeBetween", column="value_num", min_value=0,
-                   strict_min=True),
+            expect(
+                "ExpectColumnValuesToBeBetween", column="value_num", min_value=0, strict_min=True
+            ),
             expect("ExpectColumnValuesToBeInSet", column="currency", value_set=KNOWN_CURRENCIES),
             expect("ExpectColumnValuesToBeUnique", column="product_key"),
             expect("ExpectTableRowCountToBeBetween", min_value=1),
@@ -613,20 +661,29 @@ def resolved_facts(
     )
 
 
-def _write_context(shared: Any, namespace: str, key: str, value: Any, currency: Any,
-                   decision: Any) -> None:
+def _write_context(
+    shared: Any, namespace: str, key: str, value: Any, currency: Any, decision: Any
+) -> None:
     """Compare-and-set the decision into the shared context (a no-op if it is unchanged)."""
-    payload = {"value": value, "currency": currency, "strategy": decision.strategy,
-               "rationale": decision.rationale}
+    payload = {
+        "value": value,
+        "currency": currency,
+        "strategy": decision.strategy,
+        "rationale": decision.rationale,
+    }
     for _ in range(10):
         current = shared.get(namespace, key)
         if current is not None and current.value == payload:
             return
         try:
             shared.put(
-                namespace, key, payload,
+                namespace,
+                key,
+                payload,
                 expected_version=current.version if current else None,
-                source="resolver", agent="resolver", confidence=float(decision.confidence),
+                source="resolver",
+                agent="resolver",
+                confidence=float(decision.confidence),
             )
             return
         except VersionConflict:
@@ -665,8 +722,9 @@ def competitor_matrix(
             key, {"site": r.site, "brand": brands.get(r.site, r.site), "product": r.subject}
         )
         if r.attribute == "price":
-            row.update(price=r.value_num, currency=r.currency, unit=r.unit,
-                       price_confidence=r.confidence)
+            row.update(
+                price=r.value_num, currency=r.currency, unit=r.unit, price_confidence=r.confidence
+            )
         elif r.attribute == "rating":
             row["rating"] = r.value_num
     features: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -698,8 +756,11 @@ def competitor_matrix(
             "products": len(df),
             "competitors": int(df["site"].nunique()) if len(df) else 0,
             "features_tracked": len(all_features),
-            "preview": _preview(df, ["brand", "product", "price", "currency", "rating",
-                                     "sentiment", "n_features"], n=25),
+            "preview": _preview(
+                df,
+                ["brand", "product", "price", "currency", "rating", "sentiment", "n_features"],
+                n=25,
+            ),
         }
     )
     yield dg.Output(df, metadata=meta)

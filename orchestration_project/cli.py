@@ -1,7 +1,7 @@
 """Command line: run the main job with progress, serve the demo world, show where things are.
 
-    python -m orchestration_project demo     # materialise every market research asset
-    python -m orchestration_project world    # serve the demo world until Ctrl-C
+python -m orchestration_project demo     # materialise every market research asset
+python -m orchestration_project world    # serve the demo world until Ctrl-C
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ def run_demo(args: argparse.Namespace) -> int:
         from orchestration_project.demo_world import start_demo_world
 
         world = start_demo_world("127.0.0.1", base_port)
-        _print(f"demo world: {len(world.sites)} competitor sites on 127.0.0.1:{base_port}-"
-               f"{base_port + len(world.sites) - 1}")
+        _print(
+            f"demo world: {len(world.sites)} competitor sites on 127.0.0.1:{base_port}-"
+            f"{base_port + len(world.sites) - 1}"
+        )
     else:
         _print(f"demo world: already serving on 127.0.0.1:{base_port}")
     from resources.fetching import find_chromium
@@ -150,8 +152,10 @@ def _summarise(instance: Any, run_id: str, success: bool, wall: float) -> None:
         mat = rec.dagster_event.event_specific_data.materialization
         md = mat.metadata
         rows = md.get("row_count")
-        _print(f"  - {mat.asset_key.to_user_string():<22} "
-               f"{str(rows.value) + ' rows' if rows is not None else ''}")
+        _print(
+            f"  - {mat.asset_key.to_user_string():<22} "
+            f"{str(rows.value) + ' rows' if rows is not None else ''}"
+        )
         if "report_html" in md:
             report = md["report_html"].value
     passed = sum(1 for c in checks if c.dagster_event.event_specific_data.passed)
@@ -162,8 +166,10 @@ def _summarise(instance: Any, run_id: str, success: bool, wall: float) -> None:
             _print(f"  - FAILED {data.asset_check_key.name} ({data.severity.value})")
     if report:
         _print(f"report: {report}")
-    _print("look at it: `make ui` (Dagster UI on http://127.0.0.1:3000, this run included);"
-           " open the report above in a browser")
+    _print(
+        "look at it: `make ui` (Dagster UI on http://127.0.0.1:3000, this run included);"
+        " open the report above in a browser"
+    )
 
 
 def run_world(args: argparse.Namespace) -> int:
@@ -192,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="materialise every market research asset, with progress")
     w = sub.add_parser("world", help="serve the demo world on loopback")
     w.add_argument("--host", default="127.0.0.1")
-    w.add_argument("--base-port", type=int, default=int(os.environ.get("DEMO_WORLD_BASE_PORT",
-                                                                         "8701")))
+    w.add_argument(
+        "--base-port", type=int, default=int(os.environ.get("DEMO_WORLD_BASE_PORT", "8701"))
+    )
     args = parser.parse_args(argv)
     return {"demo": run_demo, "world": run_world}[args.command](args)
 

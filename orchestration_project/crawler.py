@@ -185,7 +185,8 @@ class SiteCrawler:
                     sa.select(sa.func.count())
                     .select_from(crawl_pages)
                     .where(crawl_pages.c.crawl_id == self.config.crawl_id)
-                    .where(crawl_pages.c.outcome != "refused")
+                    .where(crawl_pages.c.site == self.config.site)
+                    .where(crawl_pages.c.outcome.not_in(["refused", "robots_disallowed"]))
                 ).scalar_one()
             )
 
@@ -237,9 +238,7 @@ class SiteCrawler:
                     self.router.observe(r.url, needs_javascript=True)
         return results, attempts
 
-    def _attempt(
-        self, r: Any, route: str, js: bool, reason: str, at: datetime
-    ) -> FetchAttempt:
+    def _attempt(self, r: Any, route: str, js: bool, reason: str, at: datetime) -> FetchAttempt:
         return FetchAttempt(
             crawl_id=self.config.crawl_id,
             url=r.url,
@@ -286,7 +285,9 @@ class SiteCrawler:
             if e["depth"] > self.config.max_depth:
                 continue
             if not self._robots_allows(e["url"]):
-                rows.append(self._refused_row(e, "robots_disallowed", "robots.txt disallows it", now))
+                rows.append(
+                    self._refused_row(e, "robots_disallowed", "robots.txt disallows it", now)
+                )
                 continue
             fetchable.append(e)
         fetched, attempts = self._fetch_batch(fetchable) if fetchable else ({}, [])
@@ -320,7 +321,9 @@ class SiteCrawler:
             result.outcomes[r.outcome] = result.outcomes.get(r.outcome, 0) + 1
             if r.ok and r.html:
                 result.pages_ok += 1
-                page = extract_page(r.html, r.final_url or e["url"], topic=self.config.topic or None)
+                page = extract_page(
+                    r.html, r.final_url or e["url"], topic=self.config.topic or None
+                )
                 row["page_kind"], row["title"] = page.page_kind, page.title[:500]
                 found, refused = self._links(page, e, now)
                 row["links_found"], row["links_refused"] = len(found), len(refused)
@@ -347,8 +350,10 @@ class SiteCrawler:
                 except Exception as exc:  # BlockedUrlError: refused with its reason
                     refused.append(
                         self._refused_row(
-                            self._entry(u, entry["depth"] + 1, entry["url"], ""), "blocked",
-                            str(exc), now,
+                            self._entry(u, entry["depth"] + 1, entry["url"], ""),
+                            "blocked",
+                            str(exc),
+                            now,
                         )
                     )
                 continue  # another allowed site: its own crawl covers it
@@ -435,8 +440,9 @@ class SiteCrawler:
                 ],
                 conn=conn,
             )
-        self.agent.record_message(self.topic, self.config.site, {"links": len(new_links)},
-                                  count=len(new_links))
+        self.agent.record_message(
+            self.topic, self.config.site, {"links": len(new_links)}, count=len(new_links)
+        )
 
 
 # -- tools ----------------------------------------------------------------------------------
@@ -469,11 +475,14 @@ def fetch_tools(agent: Agent, http: Any, browser: Any) -> Iterator[None]:
             return ToolResult(value=res, route=ROUTE_BROWSER, outcome=_batch_outcome(res))
 
         agent.tools["http_fetch"] = FunctionTool(
-            "http_fetch", http_fetch, description="Fetch pages by plain HTTP.",
+            "http_fetch",
+            http_fetch,
+            description="Fetch pages by plain HTTP.",
             input_schema=_URLS_SCHEMA,
         )
         agent.tools["browser_fetch"] = FunctionTool(
-            "browser_fetch", browser_fetch,
+            "browser_fetch",
+            browser_fetch,
             description="Fetch pages in a real Chromium browser (runs JavaScript).",
             input_schema=_URLS_SCHEMA,
         )

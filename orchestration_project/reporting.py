@@ -18,8 +18,19 @@ import pandas as pd
 
 # Approximate conversion for the comparison chart only (prices keep their own currency in the
 # tables). Production deployments can replace these with a rates feed.
-FX_TO_USD = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "JPY": 0.0067, "CHF": 1.13, "CAD": 0.73,
-             "AUD": 0.66, "SEK": 0.095, "NOK": 0.093, "DKK": 0.145, "PLN": 0.25}
+FX_TO_USD = {
+    "USD": 1.0,
+    "EUR": 1.08,
+    "GBP": 1.27,
+    "JPY": 0.0067,
+    "CHF": 1.13,
+    "CAD": 0.73,
+    "AUD": 0.66,
+    "SEK": 0.095,
+    "NOK": 0.093,
+    "DKK": 0.145,
+    "PLN": 0.25,
+}
 
 
 @dataclass
@@ -55,9 +66,12 @@ def price_chart(matrix: pd.DataFrame, path: Path) -> Path | None:
     colors = plt.get_cmap("tab10")
     for i, brand in enumerate(brands):
         part = df[df["brand"] == brand]
-        labels = [f"{p} ({c} {v:,.2f}{'/' + u if isinstance(u, str) else ''})"
-                  for p, c, v, u in zip(part["product"], part["currency"], part["price"],
-                                        part["unit"], strict=True)]
+        labels = [
+            f"{p} ({c} {v:,.2f}{'/' + u if isinstance(u, str) else ''})"
+            for p, c, v, u in zip(
+                part["product"], part["currency"], part["price"], part["unit"], strict=True
+            )
+        ]
         ax.barh(labels, part["price_usd"], color=colors(i % 10), label=brand)
     ax.set_xlabel("price, USD (approximate conversion)")
     ax.set_title("Price comparison")
@@ -77,11 +91,14 @@ def feature_chart(matrix: pd.DataFrame, path: Path) -> Path | None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(cols) + 3), max(3, 0.35 * len(matrix) + 1)))
     ax.imshow(grid, cmap="Greens", aspect="auto", vmin=0, vmax=1)
-    ax.set_xticks(range(len(cols)), [c.split(":", 1)[1] for c in cols], rotation=60,
-                  ha="right", fontsize=8)
-    ax.set_yticks(range(len(matrix)), [f"{b}: {p}" for b, p in zip(matrix["brand"],
-                                                                    matrix["product"], strict=True)],
-                  fontsize=8)
+    ax.set_xticks(
+        range(len(cols)), [c.split(":", 1)[1] for c in cols], rotation=60, ha="right", fontsize=8
+    )
+    ax.set_yticks(
+        range(len(matrix)),
+        [f"{b}: {p}" for b, p in zip(matrix["brand"], matrix["product"], strict=True)],
+        fontsize=8,
+    )
     ax.set_title("Feature coverage")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -95,8 +112,12 @@ def sentiment_chart(matrix: pd.DataFrame, path: Path) -> Path | None:
     if df.empty:
         return None
     agg = df.groupby("brand").apply(
-        lambda g: pd.Series({"sentiment": (g["sentiment"] * g["reviews"]).sum()
-                             / max(g["reviews"].sum(), 1), "reviews": g["reviews"].sum()}),
+        lambda g: pd.Series(
+            {
+                "sentiment": (g["sentiment"] * g["reviews"]).sum() / max(g["reviews"].sum(), 1),
+                "reviews": g["reviews"].sum(),
+            }
+        ),
         include_groups=False,
     )
     plt = _plt()
@@ -104,8 +125,9 @@ def sentiment_chart(matrix: pd.DataFrame, path: Path) -> Path | None:
     colors = ["#2a9d8f" if v >= 0 else "#e76f51" for v in agg["sentiment"]]
     ax.bar(agg.index, agg["sentiment"], color=colors)
     for i, (v, n) in enumerate(zip(agg["sentiment"], agg["reviews"], strict=True)):
-        ax.text(i, v + (0.03 if v >= 0 else -0.08), f"{v:+.2f} (n={int(n)})", ha="center",
-                fontsize=8)
+        ax.text(
+            i, v + (0.03 if v >= 0 else -0.08), f"{v:+.2f} (n={int(n)})", ha="center", fontsize=8
+        )
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_ylim(-1, 1)
     ax.set_ylabel("mean review sentiment")
@@ -117,8 +139,11 @@ def sentiment_chart(matrix: pd.DataFrame, path: Path) -> Path | None:
 
 
 def _facts_for_summary(topic: str, matrix: pd.DataFrame, resolved: pd.DataFrame) -> dict[str, Any]:
-    facts: dict[str, Any] = {"topic": topic, "competitors": int(matrix["brand"].nunique()),
-                             "products": len(matrix)}
+    facts: dict[str, Any] = {
+        "topic": topic,
+        "competitors": int(matrix["brand"].nunique()),
+        "products": len(matrix),
+    }
     priced = matrix.dropna(subset=["price"])
     if len(priced):
         usd = priced.apply(lambda r: r["price"] * FX_TO_USD.get(r["currency"], 1.0), axis=1)
@@ -160,23 +185,54 @@ def write_market_report(
         facts=facts,
     ).value
     conflicts = resolved[resolved["n_values"] > 1] if len(resolved) else resolved
-    table_cols = [c for c in ["brand", "product", "price", "currency", "unit", "rating",
-                              "reviews", "sentiment", "n_features"] if c in matrix.columns]
+    table_cols = [
+        c
+        for c in [
+            "brand",
+            "product",
+            "price",
+            "currency",
+            "unit",
+            "rating",
+            "reviews",
+            "sentiment",
+            "n_features",
+        ]
+        if c in matrix.columns
+    ]
     table = matrix[table_cols].copy()
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    md = [f"# Market report: {topic}", "", f"_Generated {generated}._", "", "## Summary", "",
-          summary, "", "## Competitor matrix", "", table.to_markdown(index=False), ""]
+    md = [
+        f"# Market report: {topic}",
+        "",
+        f"_Generated {generated}._",
+        "",
+        "## Summary",
+        "",
+        summary,
+        "",
+        "## Competitor matrix",
+        "",
+        table.to_markdown(index=False),
+        "",
+    ]
     md += ["## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts] + [""]
     md += ["## Conflicting facts and how they were resolved", ""]
     if len(conflicts):
-        md.append(conflicts[["subject", "attribute", "value", "confidence", "strategy",
-                             "rationale"]].to_markdown(index=False))
+        md.append(
+            conflicts[
+                ["subject", "attribute", "value", "confidence", "strategy", "rationale"]
+            ].to_markdown(index=False)
+        )
     else:
         md.append("No conflicting facts.")
     md += ["", "## Waiting for human review", ""]
     esc = resolved[resolved["escalated"]] if len(resolved) else resolved
-    md.append(esc[["subject", "attribute", "value", "confidence", "rationale"]].to_markdown(
-        index=False) if len(esc) else "Nothing.")
+    md.append(
+        esc[["subject", "attribute", "value", "confidence", "rationale"]].to_markdown(index=False)
+        if len(esc)
+        else "Nothing."
+    )
     md_path = folder / "report.md"
     md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
 
@@ -187,18 +243,26 @@ def write_market_report(
     body = [
         f"<h1>Market report: {html.escape(topic)}</h1><p><em>Generated {generated}.</em></p>",
         f"<h2>Summary</h2><p>{html.escape(summary)}</p>",
-        "<h2>Competitor matrix</h2>", table.to_html(index=False, na_rep="", float_format="%.2f"),
-        "<h2>Charts</h2>", *[img(c) for c in charts],
+        "<h2>Competitor matrix</h2>",
+        table.to_html(index=False, na_rep="", float_format="%.2f"),
+        "<h2>Charts</h2>",
+        *[img(c) for c in charts],
         "<h2>Conflicting facts and how they were resolved</h2>",
-        conflicts[["subject", "attribute", "value", "confidence", "strategy", "rationale"]]
-        .to_html(index=False) if len(conflicts) else "<p>No conflicting facts.</p>",
+        conflicts[["subject", "attribute", "value", "confidence", "strategy", "rationale"]].to_html(
+            index=False
+        )
+        if len(conflicts)
+        else "<p>No conflicting facts.</p>",
         "<h2>Waiting for human review</h2>",
         esc[["subject", "attribute", "value", "confidence", "rationale"]].to_html(index=False)
-        if len(esc) else "<p>Nothing.</p>",
+        if len(esc)
+        else "<p>Nothing.</p>",
     ]
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;"
-             "padding:4px 8px}th{background:#f2f2f2}img{max-width:100%}")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;"
+        "padding:4px 8px}th{background:#f2f2f2}img{max-width:100%}"
+    )
     html_path = folder / "report.html"
     html_path.write_text(
         f"<!doctype html><html><head><meta charset='utf-8'><title>Market report</title>"

@@ -97,10 +97,14 @@ class UrlPolicy:
             raise BlockedUrlError(url, "no host")
         if host in METADATA_HOSTS:
             raise BlockedUrlError(url, "cloud metadata endpoints are never allowed")
+        literal = _literal_ip(host)
+        if literal is not None and literal in METADATA_IPS:
+            raise BlockedUrlError(url, f"{literal} is a cloud metadata address")
         if self.allowed_domains and not any(
             _host_matches(host, port, e) for e in self.allowed_domains
         ):
-            raise BlockedUrlError(url, f"host {host} is not on the allow-list")
+            where = f"{host}:{port}" if port else host
+            raise BlockedUrlError(url, f"host {where} is not on the allow-list")
         ips = self._resolve(url, host, port or (443 if scheme == "https" else 80))
         for ip in ips:
             if ip in METADATA_IPS:

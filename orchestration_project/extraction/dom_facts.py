@@ -46,6 +46,28 @@ __all__ = [
 ]
 
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_CHROME_TOKENS = frozenset(
+    [
+        "footer",
+        "header",
+        "masthead",
+        "colophon",
+        "nav",
+        "navbar",
+        "navigation",
+        "menu",
+        "menubar",
+        "sidebar",
+        "breadcrumb",
+        "breadcrumbs",
+        "topbar",
+        "site-header",
+        "site-footer",
+        "cookie",
+        "cookies",
+        "banner",
+    ]
+)
 _FILLER = re.compile(
     r"\b(?:from|starting|starts|start|at|only|now|just|price|prices|pricing|per|month|monthly|"
     r"year|yearly|annually|annual|user|users|seat|seats|billed|incl|excl|including|excluding|"
@@ -137,13 +159,17 @@ _PRICE_HDR = re.compile(
     r"monthly|per month|/\s*mo|annual|per year)\b|[$€£¥₹]",
     re.IGNORECASE,
 )
+_AUTHOR_HDR = re.compile(
+    r"\b(?:author|reviewer|customer|kunde|client|user|name|autor|auteur|by|von|par|reviewed by)\b",
+    re.IGNORECASE,
+)
 _NAME_HDR = re.compile(
     r"\b(?:name|product|products|plan|plans|item|items|model|title|package|tier|service|"
-    r"edition|description|article|produkt|produit)\b",
+    r"edition|article|artikel|produkt|produit|producto|prodotto)\b",
     re.IGNORECASE,
 )
 _RATING_RE = re.compile(
-    r"(?<![\d.])(\d{1,2}(?:[.,]\d{1,2})?)\s*(?:out of|of|/|von|sur|de|su)\s*(5|10|100)(?![\d.])"
+    r"(?<![\d.])(\d{1,2}(?:[.,]\d{1,2})?)\s*(?:out of|of|/|von|sur|de|su)\s*(5|10|100)(?!\d|[.,]\d)"
     r"(?:\s*(?:stars?|points?))?",
     re.IGNORECASE,
 )
@@ -211,7 +237,9 @@ def rating_from_text(text: str) -> tuple[float, dict[str, Any]] | None:
                 near = re.search(
                     r"^\s*\(?(\d(?:[.,]\d{1,2})?)\)?(?![\d.,]*\s*(?:reviews?|ratings?|%))",
                     text[g.end() : g.end() + 12],
-                ) or re.search(r"(?<![\d.,])(\d(?:[.,]\d{1,2})?)\s*$", text[max(0, g.start() - 8) : g.start()])
+                ) or re.search(
+                    r"(?<![\d.,])(\d(?:[.,]\d{1,2})?)\s*$", text[max(0, g.start() - 8) : g.start()]
+                )
                 if near:
                     v = float(near.group(1).replace(",", "."))
                     if 0 <= v <= 5 and abs(v - value) <= 1.0:
@@ -698,14 +726,17 @@ class _Dom:
         feature lists.
         """
         names = {n.casefold(): n for n in (*self.known, *self.result.names)}
+        main_heading = self.title_heading()
         for h in self.body.iter("h2", "h3", "h4", "h5", "h6"):
             if any(id(a) in self.card_of for a in self.ancestors(h, 10)):
                 continue
             ht = norm_space(self.text(h))
             if not ht or _FEATURE_HEADING.search(ht):
                 continue
+            if self.in_chrome(h):
+                continue
             subj = names.get(ht.casefold())
-            if subj is None and features_page and self.name_ok(ht):
+            if subj is None and features_page and self.name_ok(ht) and h is not main_heading:
                 if not _GENERIC_HEADINGS.match(ht) and len(ht) <= 80:
                     subj = ht
             if not subj:
@@ -724,7 +755,9 @@ class _Dom:
                 self.fact("feature", subject, "feature", t, "dom_list", f"{context}: {t}")
                 self.result.feature_facts += 1
 
-    def item_group(self, blocks: list[HtmlElement], *, marked_only: bool = False) -> list[HtmlElement]:
+    def item_group(
+        self, blocks: list[HtmlElement], *, marked_only: bool = False
+    ) -> list[HtmlElement]:
         """The feature-like items among ``blocks``: the items of the first list, else the first
         group of at least two similar short siblings without prices or headings.
 
@@ -741,7 +774,7 @@ class _Dom:
                             return items
         for blk in blocks:
             for x in [blk, *blk.iterdescendants()]:
-                if not isinstance(x.tag, str) or x.tag in ("a", "br", "img", "button", "dt"):
+                if not isinstance(x.tag, str) or x.tag in ("a", "br", "img", "button", "dt", "dd"):
                     continue
                 sibs = self.sibs.similar_siblings(x)
                 if len(sibs) < 2:
@@ -756,8 +789,18 @@ class _Dom:
                 if marked_only:
                     marked = all(re.match(r"^\s*[✓✔✅☑√]", t) for t in texts) or bool(
                         set(class_tokens(x))
-                        & {"feature", "features", "benefit", "badge", "tag", "chip", "pill",
-                           "highlight", "spec", "usp"}
+                        & {
+                            "feature",
+                            "features",
+                            "benefit",
+                            "badge",
+                            "tag",
+                            "chip",
+                            "pill",
+                            "highlight",
+                            "spec",
+                            "usp",
+                        }
                     )
                     if not marked:
                         continue
@@ -775,19 +818,17 @@ class _Dom:
                 continue
             for b in sibs:
                 done.add(id(b))
-                if find_prices(self.text(b)) or len(self.text(b)) > 1500:
+                if find_prices(self.text(b)) or len(self.text(b)) > 1500 or self.in_chrome(b):
                     continue
                 cands = [c for c in self.name_candidates(b, None) if c[0] >= 1]
                 if not cands:
                     continue
                 name = min(cands, key=lambda c: (-c[0], c[1]))[2]
+                if not self.text(b).startswith(name):
+                    continue  # the name opens a feature card
                 if _GENERIC_HEADINGS.match(name) or _FEATURE_HEADING.search(name):
                     continue
-                items = [
-                    i
-                    for i in self.item_group(list(b))
-                    if norm_space(self.text(i)) != name
-                ]
+                items = [i for i in self.item_group(list(b)) if norm_space(self.text(i)) != name]
                 if len(items) >= 2:
                     self.emit_features(name, items, name)
 
@@ -846,7 +887,7 @@ class _Dom:
             ht = self.text(h)
             if not _FEATURE_HEADING.search(ht) or len(ht) > 80:
                 continue
-            if any(id(a) in self.card_of for a in self.ancestors(h, 10)):
+            if any(id(a) in self.card_of for a in self.ancestors(h, 10)) or self.in_chrome(h):
                 continue
             subj = subject
             m = re.search(r"(?:features of|features for|included in)\s+(.+)$", ht, re.I)
@@ -911,6 +952,30 @@ class _Dom:
                     return r[0], r[1], line
         return None
 
+    def rating_signals(self, el: HtmlElement) -> int:
+        """How many distinct ratings an element shows (0, 1, or 2 meaning several)."""
+        values: set[float] = set()
+        for d in el.iter():
+            if not isinstance(d.tag, str):
+                continue
+            for a in ("data-rating", "data-score", "data-stars", "data-rating-value"):
+                v = (d.get(a) or "").strip()
+                if re.fullmatch(r"\d(?:[.,]\d{1,2})?", v):
+                    values.add(round(float(v.replace(",", ".")), 2))
+            for a in ("aria-label", "title"):
+                v = d.get(a) or ""
+                if re.search(r"star|out of|/\s*5|von 5|sur 5", v, re.I):
+                    r = rating_from_text(v)
+                    if r:
+                        values.add(round(r[0], 2))
+            if d.text and (_STAR_GLYPHS.search(d.text) or _RATING_RE.search(d.text)):
+                r = rating_from_text(d.text)
+                if r:
+                    values.add(round(r[0], 2))
+            if len(values) > 1:
+                return 2
+        return len(values)
+
     def review_author(self, b: HtmlElement, body_el: HtmlElement | None) -> str | None:
         """The author of a review block: an author/byline element, a cite, or a meta line."""
         for d in b.iter():
@@ -969,6 +1034,29 @@ class _Dom:
                     for d in s.iterdescendants():
                         seen.add(id(d))
                     blocks.append(s)
+        # Unnamed review blocks: repeated siblings that each carry one rating and some text.
+        for el in self.elements:
+            if id(el) in seen or el is self.body or el.tag in ("li", "tr", "td", "a", "span"):
+                continue
+            sibs = self.sibs.similar_siblings(el)
+            if len(sibs) < 2:
+                continue
+            good = [
+                x
+                for x in sibs
+                if len(self.text(x)) >= 40
+                and not any(
+                    n.current and x in [n.el, *n.el.iterancestors()] for n in self.all_nodes
+                )
+                and self.rating_signals(x) == 1
+            ]
+            if len(good) >= 2 and len(good) >= 0.6 * len(sibs):
+                for x in good:
+                    seen.add(id(x))
+                    for d in x.iterdescendants():
+                        seen.add(id(d))
+                    blocks.append(x)
+        blocks.sort(key=lambda b: self.order.get(id(b), 0))
         for b in blocks:
             if any(id(a) in self.card_of for a in [b, *self.ancestors(b, 10)]):
                 continue
@@ -976,23 +1064,14 @@ class _Dom:
             if len(full) < 25 or looks_like_injection(full):
                 continue
             body_el = None
-            for d in b.iter("p", "blockquote", "q"):
-                if d is b:
+            for d in b.iterdescendants():
+                if not isinstance(d.tag, str) or d.tag in (*_HEADINGS, "a", "time", "cite"):
                     continue
-                if body_el is None or len(self.text(d)) > len(self.text(body_el)):
+                t = self.text(d)
+                if len(t) >= 0.9 * len(full) and len(d):
+                    continue  # a wrapper around the whole block
+                if body_el is None or len(t) > len(self.text(body_el)):
                     body_el = d
-            if body_el is None:
-                for d in b.iter():
-                    if (
-                        isinstance(d.tag, str)
-                        and any(
-                            t in ("body", "text", "content", "comment", "quote")
-                            for t in class_tokens(d)
-                        )
-                        and d is not b
-                    ):
-                        body_el = d
-                        break
             body = self.text(body_el) if body_el is not None else full
             if len(body) < 15:
                 continue
@@ -1052,14 +1131,25 @@ class _Dom:
                 return same[0]
         return heads[0] if len(heads) == 1 else None
 
+    def in_chrome(self, el: HtmlElement) -> bool:
+        """Inside the site's header, footer, navigation or sidebar."""
+        for a in [el, *self.ancestors(el, 15)]:
+            if a.tag in ("header", "footer", "nav", "aside"):
+                return True
+            if set(class_tokens(a)) & _CHROME_TOKENS:
+                return True
+        return False
+
     def is_logo(self, h: HtmlElement) -> bool:
         links = list(h.iter("a"))
         if len(links) != 1 or norm_space(self.text(links[0])) != norm_space(self.text(h)):
             return False
         href = (links[0].get("href") or "").strip()
-        return href in ("/", "./", "", "index.html", "/index.html") or href.rstrip("/").count(
-            "/"
-        ) == 2 and href.startswith("http")
+        return (
+            href in ("/", "./", "", "index.html", "/index.html")
+            or href.rstrip("/").count("/") == 2
+            and href.startswith("http")
+        )
 
     def product_page(self, nodes: list[PriceNode], blog_like: bool) -> None:
         h1 = self.title_heading()
@@ -1179,8 +1269,8 @@ class _Dom:
             if len(rows) < 2 or looks_like_injection(self.text(table)):
                 continue
             width = max(len(r) for r in rows)
-            if width < 2:
-                continue
+            if width < 2 or table.find(".//table") is not None:
+                continue  # layout tables (holding other tables) are not data
             hi = 0
             for i, r in enumerate(rows[:3]):
                 if all(c.tag == "th" for c in r) or r[0].getparent().getparent().tag == "thead":
@@ -1194,24 +1284,128 @@ class _Dom:
                 continue
             hdr_price = [j for j, h in enumerate(header) if _PRICE_HDR.search(h) and len(h) < 40]
             hdr_name = [j for j, h in enumerate(header) if _NAME_HDR.search(h) and len(h) < 40]
-            header_has_prices = sum(1 for h in header[1:] if find_prices(h)) >= 1
+            header_has_prices = any(m.is_current for h in header[1:] for m in find_prices(h))
             row_labels = [self.text(r[0]) for r in body if r]
             price_label_rows = [
                 i for i, lab in enumerate(row_labels) if _PRICE_HDR.search(lab) and len(lab) < 40
             ]
-            if hdr_price and not header_has_prices and not price_label_rows:
+            cells = [c for r in body for c in r[1:]]
+            marks = sum(1 for c in cells if self.cell_mark(c) is not None)
+            comparison = bool(
+                header_has_prices or price_label_rows or (cells and marks / len(cells) >= 0.3)
+            )
+            if hdr_price and not comparison:
                 self.table_rows(header, body, hdr_price[0], hdr_name)
-            elif width >= 3 or header_has_prices or price_label_rows:
+            elif comparison and width >= 3 or header_has_prices or price_label_rows:
                 done = self.table_columns(header, body, price_label_rows)
                 if not done and hdr_price:
                     self.table_rows(header, body, hdr_price[0], hdr_name)
-            else:
+            elif self.table_reviews(header, body, hdr_name):
+                pass
+            elif width == 2:
                 # two columns, no header words: name | price pairs
                 col_prices = sum(
                     1 for r in body if len(r) > 1 and self.cell_price(r[1], self.currency, False)
                 )
                 if col_prices >= max(2, len(body) * 0.6):
                     self.table_rows(header, rows, 1, [0], header_is_data=True)
+
+    def cell_mark(self, cell: HtmlElement) -> bool | None:
+        """A check (True) or cross (False) mark in a cell; None for any other content."""
+        t = norm_space(self.text(cell))
+        if t and _CHECK_TEXT.match(t) and not t.isalpha():
+            return True
+        if t and re.fullmatch(r"[✗✘×✕❌⨯–—-]+", t):
+            return False
+        if t and t.lower() in ("yes", "no", "included", "not included", "ja", "nein", "oui", "non"):
+            return t.lower() in ("yes", "included", "ja", "oui")
+        if not t:
+            for el in cell.iter():
+                if not isinstance(el.tag, str) or el is cell:
+                    continue
+                toks = set(class_tokens(el))
+                if toks & _CROSS_TOKENS:
+                    return False
+                if toks & _CHECK_TOKENS:
+                    return True
+        return None
+
+    def table_reviews(
+        self, header: list[str], body: list[list[HtmlElement]], hdr_name: list[int]
+    ) -> bool:
+        """A table of reviews: a long-text column, a rating column, a product column."""
+        width = max(len(r) for r in body)
+        if width < 2 or len(body) < 2:
+            return False
+        cols = range(width)
+
+        def col(j: int) -> list[HtmlElement]:
+            return [r[j] for r in body if j < len(r)]
+
+        text_col = next(
+            (j for j in cols if sum(len(self.text(c)) for c in col(j)) / len(body) >= 40), None
+        )
+        rating_col = next(
+            (
+                j
+                for j in cols
+                if j != text_col and sum(1 for c in col(j) if self.rating_in(c)) >= 0.6 * len(body)
+            ),
+            None,
+        )
+        if text_col is None or rating_col is None:
+            return False
+        name_col = next((j for j in hdr_name if j not in (text_col, rating_col)), None)
+        author_col = next(
+            (
+                j
+                for j, h in enumerate(header)
+                if _AUTHOR_HDR.search(h) and j not in (text_col, rating_col, name_col)
+            ),
+            None,
+        )
+        for r in body:
+            if len(r) <= max(text_col, rating_col):
+                continue
+            text_cell = r[text_col]
+            paras = [p for p in text_cell.iter("p") if self.text(p)]
+            lines = el_text(text_cell, lines=True).split("\n")
+            body_text = max([self.text(p) for p in paras] or lines, key=len)
+            if len(body_text) < 15 or looks_like_injection(self.text(text_cell)):
+                continue
+            subj = None
+            if name_col is not None and name_col < len(r) and self.name_ok(self.text(r[name_col])):
+                subj = norm_space(self.text(r[name_col]))
+            subj = subj or self.review_subject(r[0].getparent(), self.text(r[0].getparent()))
+            subj = subj or self.subject_hint
+            if not subj:
+                continue
+            extra: dict[str, Any] = {"layout": "table"}
+            rr = self.rating_in(r[rating_col])
+            if rr:
+                extra["rating"] = rr[0]
+                extra["best_rating"] = 5.0
+            if author_col is not None and author_col < len(r):
+                a = el_text(r[author_col], lines=True).split("\n")[0]
+                a = norm_space(_DATE_TEXT.sub(" ", a))
+                if 1 < len(a) <= 60:
+                    extra["author"] = a
+            dm = _DATE_TEXT.search(self.text(r[0].getparent()))
+            if dm:
+                extra["date"] = dm.group(0)
+            if len(lines) > 1 and lines[0] != body_text and len(lines[0]) <= 120:
+                extra["title"] = lines[0]
+            self.result.review_blocks += 1
+            self.fact(
+                "review",
+                subj,
+                "review_sentiment_text",
+                body_text[:2000],
+                "dom_review",
+                body_text,
+                extra=extra,
+            )
+        return True
 
     def cell_price(self, cell: HtmlElement, currency: str | None, bare: bool) -> Price | None:
         t = self.text(cell)

@@ -71,109 +71,35 @@ _STOP = frozenset(
         "fr",
     ]
 )
-_STRONG = frozenset(
-    [
-        "pricing",
-        "price",
-        "prices",
-        "pricelist",
-        "plans",
-        "plan",
-        "tariffs",
-        "tarif",
-        "preise",
-        "tarifs",
-        "precios",
-        "cost",
-        "costs",
-        "subscription",
-        "subscriptions",
-    ]
+
+
+def _vocab(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_STRONG = _vocab(
+    "pricing price prices pricelist plans plan tariffs tarif preise preisliste tarifs precios "
+    "prix prezzi prijzen cost costs subscription subscriptions"
 )
-_COMMERCIAL = frozenset(
-    [
-        "product",
-        "products",
-        "shop",
-        "store",
-        "catalog",
-        "catalogue",
-        "collection",
-        "collections",
-        "compare",
-        "comparison",
-        "features",
-        "feature",
-        "buy",
-        "item",
-        "items",
-        "category",
-        "categories",
-        "editions",
-        "models",
-        "solutions",
-        "offers",
-        "deals",
-        "sale",
-        "packages",
-        "package",
-    ]
+_COMMERCIAL = _vocab(
+    "product products shop store catalog catalogue collection collections compare comparison "
+    "features feature buy item items category categories editions models solutions offers "
+    "deals sale packages package produkte produkt produits produit productos producto "
+    "prodotti funktionen fonctionnalites vergleich boutique tienda range"
 )
-_REVIEWS = frozenset(["reviews", "review", "testimonials", "ratings", "customers"])
-_CONTENT = frozenset(
-    [
-        "blog",
-        "news",
-        "article",
-        "articles",
-        "post",
-        "posts",
-        "press",
-        "announcements",
-        "changelog",
-        "releases",
-        "updates",
-        "insights",
-        "stories",
-    ]
+_REVIEWS = _vocab(
+    "reviews review testimonials ratings customers bewertungen avis opiniones recensioni"
 )
-_NOISE = frozenset(
-    [
-        "careers",
-        "career",
-        "jobs",
-        "job",
-        "hiring",
-        "vacancies",
-        "legal",
-        "privacy",
-        "terms",
-        "tos",
-        "cookie",
-        "cookies",
-        "imprint",
-        "impressum",
-        "gdpr",
-        "about",
-        "contact",
-        "login",
-        "signin",
-        "signup",
-        "register",
-        "account",
-        "cart",
-        "checkout",
-        "password",
-        "logout",
-        "sitemap",
-        "accessibility",
-        "investors",
-        "investor",
-        "team",
-        "policy",
-        "disclaimer",
-        "unsubscribe",
-    ]
+_CONTENT = _vocab(
+    "blog news article articles post posts press announcements changelog releases updates "
+    "insights stories journal aktuelles neuigkeiten actualites noticias"
+)
+_NOISE = _vocab(
+    "careers career jobs job hiring vacancies legal privacy terms tos cookie cookies imprint "
+    "impressum gdpr about contact login signin signup register account cart checkout "
+    "password logout sitemap accessibility investors investor team policy disclaimer "
+    "unsubscribe karriere stellenangebote datenschutz agb kontakt warenkorb recrutement "
+    "carrieres emplois mentions legales confidentialite cgv panier empleo privacidad contacto"
 )
 _FILE_EXT = re.compile(
     r"\.(?:pdf|jpe?g|png|gif|webp|svg|ico|zip|gz|tar|rar|7z|exe|dmg|mp[34]|avi|mov|css|js|"

@@ -70,81 +70,52 @@ PAGE_KINDS = (
     "noise",
     "other",
 )
-_NOISE_URL = frozenset(
-    [
-        "careers",
-        "career",
-        "jobs",
-        "job",
-        "hiring",
-        "vacancies",
-        "vacancy",
-        "legal",
-        "privacy",
-        "terms",
-        "tos",
-        "cookie",
-        "cookies",
-        "imprint",
-        "impressum",
-        "gdpr",
-        "about",
-        "contact",
-        "login",
-        "signin",
-        "signup",
-        "register",
-        "account",
-        "cart",
-        "checkout",
-        "password",
-        "disclaimer",
-        "accessibility",
-        "investors",
-        "sitemap",
-    ]
+
+
+def _vocab(words: str) -> frozenset[str]:
+    """A set of URL/title words from a space-separated string."""
+    return frozenset(words.split())
+
+
+# URL words per page kind (English plus common German/French/Spanish/Italian/Dutch words).
+_NOISE_URL = _vocab(
+    "careers career jobs job hiring vacancies vacancy legal privacy terms tos cookie cookies "
+    "imprint impressum gdpr about contact login signin signup register account cart checkout "
+    "password disclaimer accessibility investors sitemap "
+    "karriere stellenangebote stellen datenschutz agb ueber uber kontakt anmelden warenkorb "
+    "recrutement carrieres emplois mentions legales confidentialite propos apropos cgv cgu "
+    "panier empleo trabaja privacidad aviso contacto carrera lavora contatti vacatures werken"
 )
 _NOISE_TITLE = re.compile(
     r"\b(?:careers?|jobs?|job openings|join (?:our|the) team|we'?re hiring|privacy(?: policy)?|"
     r"terms (?:of|and) (?:service|use|conditions)|terms & conditions|cookie policy|legal notice|"
-    r"imprint|impressum|about us|contact us|log ?in|sign ?in|sign ?up)\b",
+    r"imprint|impressum|about us|contact us|log ?in|sign ?in|sign ?up|our story|work with us|"
+    r"vacancies|open roles|open positions|join us|karriere|stellenangebote|datenschutz\w*|"
+    r"über uns|agb|allgemeine geschäftsbedingungen|mentions légales|confidentialité|"
+    r"recrutement|à propos|aviso legal|privacidad|trabaja con nosotros)\b",
     re.IGNORECASE,
 )
-_BLOG_URL = frozenset(
-    [
-        "blog",
-        "blogs",
-        "news",
-        "article",
-        "articles",
-        "post",
-        "posts",
-        "press",
-        "insights",
-        "stories",
-        "changelog",
-        "announcements",
-        "updates",
-    ]
+_BLOG_URL = _vocab(
+    "blog blogs news article articles post posts press insights stories changelog "
+    "announcements updates journal magazine aktuelles neuigkeiten actualites actualite "
+    "noticias notizie nieuws"
 )
-_LISTING_URL = frozenset(
-    [
-        "category",
-        "categories",
-        "catalog",
-        "catalogue",
-        "collection",
-        "collections",
-        "shop",
-        "store",
-        "search",
-        "products",
-    ]
+_LISTING_URL = _vocab(
+    "category categories catalog catalogue collection collections shop store search products "
+    "produkte produits productos prodotti producten sortiment boutique tienda negozio range"
 )
-_PRODUCT_URL = frozenset(["product", "item", "dp", "sku"])
-_FEATURES_URL = frozenset(["features", "feature", "compare", "comparison", "tour", "capabilities"])
-_REVIEWS_URL = frozenset(["reviews", "review", "testimonials", "ratings", "customers"])
-_PRICING_URL = frozenset(["pricing", "prices", "price", "pricelist", "plans", "plan", "tariffs"])
+_PRODUCT_URL = _vocab("product item dp sku produkt produit producto prodotto")
+_FEATURES_URL = _vocab(
+    "features feature compare comparison tour capabilities funktionen fonctionnalites "
+    "caracteristiques caracteristicas funzionalita vergleich"
+)
+_REVIEWS_URL = _vocab(
+    "reviews review testimonials ratings customers bewertungen avis opiniones recensioni resenas"
+)
+_PRICING_URL = _vocab(
+    "pricing prices price pricelist plans plan tariffs preise preisliste tarifs tarif prix "
+    "precios prezzi prijzen"
+)
 _KIND_BASE = {
     "pricing": 0.95,
     "product": 0.9,
@@ -665,7 +636,9 @@ def extract_page(
     )
     warnings: list[str] = []
     concealed = [h for h in clean.hidden_texts if looks_like_injection(h)]
-    concealed += [c for c in re.findall(r"<!--(.*?)-->", html or "", re.S) if looks_like_injection(c)]
+    concealed += [
+        c for c in re.findall(r"<!--(.*?)-->", html or "", re.S) if looks_like_injection(c)
+    ]
     for m in raw.iter("meta"):
         if looks_like_injection(m.get("content") or ""):
             concealed.append(m.get("content") or "")
@@ -693,8 +666,10 @@ def extract_page(
         else _subject_from_heading(el_text(h1) if h1 is not None else "", title)
         or _brand_from_title(title)
     )
+    # Noise pages (careers, legal, about...) give no layout or text facts: a salary or a
+    # registered-capital amount there is not a product price.
     dom = extract_dom(
-        clean.root,
+        clean.root if not noise else parse_html("<html><body></body></html>"),
         url,
         currency=currency,
         subject_hint=subject_hint,
@@ -726,7 +701,11 @@ def extract_page(
             f"page hides instructions for automated readers: {len(facts)} fact(s) downgraded"
         )
         facts = [
-            replace(f, confidence=round(f.confidence * 0.5, 3), extra={**f.extra, "untrusted_page": True})
+            replace(
+                f,
+                confidence=round(f.confidence * 0.5, 3),
+                extra={**f.extra, "untrusted_page": True},
+            )
             for f in facts
         ]
     signals = PageSignals(

@@ -408,7 +408,11 @@ def find_prices(
         cur_raw = m.group("c1") or m.group("c2")
         mult = m.group("m1") or m.group("m2")
         start = m.start()
-        if m.group("n2") and " " in num and re.search(r"[^\W_]\s$", text[max(0, start - 2) : start]):
+        if (
+            m.group("n2")
+            and " " in num
+            and re.search(r"[^\W_]\s$", text[max(0, start - 2) : start])
+        ):
             # "Therm 5 211,65 €": a plain space after a word is not a thousands separator
             head, num = num.split(" ", 1)
             start = m.start("n2") + len(head) + 1
