@@ -221,7 +221,7 @@ class SiteCrawler:
             for r in out:
                 js, why = needs_javascript(r.html) if r.ok and r.html else (False, "")
                 attempts.append(self._attempt(r, ROUTE_HTTP, js, reasons[r.url], now()))
-                if js:
+                if js and self.router.escalate:
                     escalate.append(r.url)
                     reasons[r.url] = f"HTTP copy needs JavaScript: {why}"
                 else:

@@ -47,6 +47,7 @@ class RuleRouter:
     """
 
     name = "rule-http-first-v1"
+    escalate = True  # an HTTP copy that needs JavaScript is fetched again by the browser
 
     def __init__(self, *, min_observations: int = 3, browser_first_rate: float = 0.8) -> None:
         self.min_observations = min_observations
@@ -76,6 +77,7 @@ class FixedRouter(RuleRouter):
         super().__init__()
         self.route = route
         self.name = f"fixed-{route}"
+        self.escalate = False
 
     def choose(self, url: str) -> tuple[str, str]:
         """Always ``self.route``."""

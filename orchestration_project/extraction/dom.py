@@ -373,6 +373,14 @@ def _walk_text(el: HtmlElement, out: list[str]) -> None:
     elif tag == "img":
         pass
     if tag and el.text:
+        if (
+            tag == "sup"
+            and len(el) == 0
+            and re.fullmatch(r"\d\d", el.text.strip())
+            and out
+            and out[-1][-1:].isdigit()
+        ):
+            out.append(".")  # "19<sup>99</sup>": cents written as a superscript
         out.append(el.text)
     for child in el:
         _walk_text(child, out)

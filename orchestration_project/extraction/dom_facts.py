@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_FREE = re.compile(
+    r"^\s*(?:free|gratis|kostenlos|gratuit|gratuito|0\s*,-)(?: forever| plan|\s*!)?\s*$", re.I
+)
 _CHROME_TOKENS = frozenset(
     [
         "footer",
@@ -338,6 +341,7 @@ class _Dom:
         self.elements = list(iter_elements(self.body))
         self.order = {id(el): i for i, el in enumerate(self.elements)}
         self.used_prices: set[int] = set()
+        self.product_blocks: set[int] = set()
         self.card_of: dict[int, tuple[HtmlElement, str]] = {}
 
     # -- helpers ------------------------------------------------------------------------------
@@ -418,6 +422,9 @@ class _Dom:
                 continue
             bare = bool(_PRICE_CLASS.search(el.get("class") or "")) or el.get("itemprop") == "price"
             ms = find_prices(t, default_currency=self.currency, bare_numbers=bare)
+            if not ms and bare and _FREE.match(t):
+                # a price element that just says "Free": a zero price
+                ms = [PriceMatch(Price(0.0, self.currency, None, t), 0, len(t), frozenset())]
             if ms:
                 cands[id(el)] = (el, ms, t)
         nodes: list[PriceNode] = []
@@ -535,6 +542,9 @@ class _Dom:
             out.append((strength, self.order.get(id(el), 0), norm_space(t)))
         return out
 
+    def name_strength(self, card: HtmlElement, name: str) -> int:
+        return max((c[0] for c in self.name_candidates(card, None) if c[2] == name), default=4)
+
     def fallback_name(self, card: HtmlElement) -> str | None:
         """The first short text line of a card that is neither a price nor a button label."""
         for line in el_text(card, lines=True).split("\n"):
@@ -586,11 +596,28 @@ class _Dom:
                 if self.is_container(a, inside.get(id(a), [])):
                     break
                 sibs = self.sibs.similar_siblings(a)
-                if len(sibs) >= 2 and sum(1 for s in sibs if priced_anc[id(s)]) >= 2:
+                priced_sibs = sum(1 for s in sibs if priced_anc[id(s)])
+                if len(sibs) >= 2 and priced_sibs >= 1:
                     if len(self.text(a)) > 4000:
                         break
-                    levels.append(a)
+                    if priced_sibs >= 2:
+                        levels.append(a)
                     name = self.best_name(a, n.el)
+                    if (
+                        name
+                        and priced_sibs == 1
+                        and (
+                            self.name_strength(a, name) < 3
+                            or len(inside.get(id(a), [])) > 1
+                            or not all(
+                                any(c[0] >= 3 for c in self.name_candidates(x, None)) for x in sibs
+                            )
+                        )
+                    ):
+                        # one priced item among its siblings (e.g. next to a "Free" or "Custom"
+                        # plan): only when every sibling is a titled item and this one has one
+                        # price
+                        name = None
                     if name:
                         entry = by_card.setdefault(id(a), (a, name, []))
                         entry[2].append(n)
@@ -736,9 +763,15 @@ class _Dom:
             if self.in_chrome(h):
                 continue
             subj = names.get(ht.casefold())
-            if subj is None and features_page and self.name_ok(ht) and h is not main_heading:
-                if not _GENERIC_HEADINGS.match(ht) and len(ht) <= 80:
-                    subj = ht
+            if (
+                subj is None
+                and features_page
+                and h is not main_heading
+                and self.name_ok(ht)
+                and not _GENERIC_HEADINGS.match(ht)
+                and len(ht) <= 80
+            ):
+                subj = ht
             if not subj:
                 continue
             section = self.section_after(h)
@@ -1166,8 +1199,8 @@ class _Dom:
         for n in nodes:
             by_el.setdefault(id(n.el), []).append(n)
         for el in self.elements[pos + 1 :]:
-            if id(el) in self.card_of or el.tag == "table" and self.result.table_products:
-                break  # other products come first: the h1 is a listing title
+            if id(el) in self.card_of or id(el) in self.product_blocks:
+                break  # other products come first: the heading is a listing title
             if el.tag in _HEADINGS:
                 heads_between += 1
                 if heads_between > 2:
@@ -1194,12 +1227,15 @@ class _Dom:
                 break
         if _SALARY_CONTEXT.search(self.text(container)[:3000]):
             return
-        if container is not self.body and container.tag not in ("main", "html"):
-            if looks_like_injection(self.text(container)):
-                self.result.warnings.append(
-                    f"instruction-like text in the product block ignored: {name[:60]}"
-                )
-                return
+        if (
+            container is not self.body
+            and container.tag not in ("main", "html")
+            and looks_like_injection(self.text(container))
+        ):
+            self.result.warnings.append(
+                f"instruction-like text in the product block ignored: {name[:60]}"
+            )
+            return
         self.result.product_page_name = name
         self.result.names.append(name)
         old = [n.price.amount for n in nodes if not n.current and container in n.el.iterancestors()]
@@ -1484,6 +1520,9 @@ class _Dom:
                 )
             self.result.names.append(name)
             self.result.table_products += 1
+            tbl = next(r[0].iterancestors("table"), None)
+            if tbl is not None:
+                self.product_blocks.add(id(tbl))
             rr = self.rating_in(r[0].getparent())
             if rr:
                 self.fact("rating", name, "rating", rr[0], "dom_rating", rr[2], extra=rr[1])
@@ -1585,6 +1624,9 @@ class _Dom:
                         any_fact = True
         if any_fact:
             self.result.names.extend(products.values())
+            tbl = next(body[0][0].iterancestors("table"), None) if body and body[0] else None
+            if tbl is not None:
+                self.product_blocks.add(id(tbl))
         return any_fact
 
     # -- definition lists and parallel columns --------------------------------------------------
@@ -1612,6 +1654,11 @@ class _Dom:
                     if len(inner) == 1:
                         price = inner[0].price
                         self.used_prices.add(id(inner[0].el))
+                if price:
+                    self.product_blocks.add(id(dl))
+                    for n in self.all_nodes:
+                        if n.el is dd or dd in n.el.iterancestors():
+                            self.used_prices.add(id(n.el))
                 if price and self.allow_products:
                     self.fact(
                         "product",
