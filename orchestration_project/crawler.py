@@ -30,7 +30,7 @@ from orchestration_project.agents import Agent, ToolResult
 from orchestration_project.coordination.bus import Message, MessageBus
 from orchestration_project.coordination.store import CoordinationStore
 from orchestration_project.extraction import extract_page, needs_javascript, relevance_score
-from orchestration_project.planning import site_of
+from orchestration_project.planning import Task, TaskGraph, site_of
 from orchestration_project.routing import ROUTE_BROWSER, ROUTE_HTTP, FetchAttempt, RuleRouter
 
 crawl_metadata = sa.MetaData()
@@ -82,7 +82,7 @@ fetch_attempts = sa.Table(
 
 def ensure_crawl_tables(store: CoordinationStore) -> None:
     """Create the crawl tables in the coordination store if they are missing."""
-    crawl_metadata.create_all(store.engine, checkfirst=True)
+    store.create_tables(crawl_metadata)
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,10 @@ class SiteCrawler:
         self.http = http
         self.router = router
         self.config = config
-        self.topic = f"crawl.{config.crawl_id}"
-        self.group = f"crawler.{config.crawl_id}"
+        # One frontier topic (and consumer group) per site: site crawls run in parallel.
+        netloc = urlsplit(config.site).netloc
+        self.topic = f"crawl.{config.crawl_id}.{netloc}"
+        self.group = f"crawler.{config.crawl_id}.{netloc}"
         self._robots: urllib.robotparser.RobotFileParser | None = None
         ensure_crawl_tables(store)
 
@@ -267,16 +269,17 @@ class SiteCrawler:
             handled = self.bus.consume_batch(
                 self.group,
                 self.topic,
-                lambda msgs, conn: self._handle(msgs, conn, result),
+                lambda msgs, conn, prepared: self._store(conn, *prepared),
                 batch_size=budget,
+                prepare=lambda msgs: self._visit(msgs, result),
             )
             if handled == 0:
                 break
             result.batches += 1
         return result
 
-    def _handle(self, messages: list[Message], conn: Any, result: CrawlResult) -> None:
-        """Fetch one batch and store everything it produced in the caller's transaction."""
+    def _visit(self, messages: list[Message], result: CrawlResult) -> tuple[list, list, list]:
+        """Fetch and parse one batch (outside any transaction); return what to store."""
         now = datetime.now(UTC)
         entries = [m.payload for m in messages]
         rows: list[dict[str, Any]] = []
@@ -335,7 +338,7 @@ class SiteCrawler:
             rows.append(row)
         # Highest relevance first: with a page budget, the best links are fetched first.
         new_links.sort(key=lambda x: -x["relevance"])
-        self._store(conn, rows, attempts, new_links)
+        return rows, attempts, new_links
 
     def _links(
         self, page: Any, entry: dict[str, Any], now: datetime
@@ -507,16 +510,21 @@ def run_crawl(
     max_pages: int,
     max_depth: int,
     batch_size: int = 8,
+    parallel_sites: int = 3,
 ) -> dict[str, CrawlResult]:
-    """Crawl every site of ``seeds`` (one crawler agent per site); resumable by ``crawl_id``."""
+    """Crawl every site of ``seeds``: the planner's crawl subtasks fan out to one crawler agent
+    per site, ``parallel_sites`` at a time; resumable by ``crawl_id``."""
     from orchestration_project.coordination.bus import MessageBus
+    from orchestration_project.planning import plan_market_research
 
     bus = MessageBus(store)
-    by_site: dict[str, list[str]] = {}
-    for url in seeds:
-        by_site.setdefault(site_of(url), []).append(url)
-    results: dict[str, CrawlResult] = {}
-    for site, site_seeds in by_site.items():
+    plan = plan_market_research(topic, seeds, max_pages_per_site=max_pages, max_depth=max_depth)
+    crawl_tasks = TaskGraph(goal=plan.goal)
+    for task in plan.of_kind("crawl_site"):
+        crawl_tasks.add(task)
+
+    def crawl_site(task: Task, _deps: dict[str, Any]) -> CrawlResult:
+        site = task.params["site"]
         agent = Agent(
             name=f"crawler@{urlsplit(site).netloc}",
             role="crawler",
@@ -524,7 +532,7 @@ def run_crawl(
             recorder=recorder,
         )
         with fetch_tools(agent, http, browser):
-            crawler = SiteCrawler(
+            return SiteCrawler(
                 agent=agent,
                 store=store,
                 bus=bus,
@@ -533,15 +541,16 @@ def run_crawl(
                 config=CrawlConfig(
                     crawl_id=crawl_id,
                     site=site,
-                    seeds=tuple(site_seeds),
+                    seeds=tuple(task.params["seeds"]),
                     topic=topic,
-                    max_pages=max_pages,
-                    max_depth=max_depth,
+                    max_pages=int(task.params["max_pages"]),
+                    max_depth=int(task.params["max_depth"]),
                     batch_size=batch_size,
                 ),
-            )
-            results[site] = crawler.run()
-    return results
+            ).run()
+
+    results = crawl_tasks.execute({"crawl_site": crawl_site}, max_workers=parallel_sites)
+    return {crawl_tasks.tasks[tid].params["site"]: r for tid, r in results.items()}
 
 
 def crawled_pages(store: CoordinationStore, crawl_id: str, *, with_html: bool = False) -> Any:

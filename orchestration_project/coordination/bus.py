@@ -194,24 +194,42 @@ class MessageBus:
         self,
         group: str,
         topic: str,
-        handler: Callable[[list[Message], sa.Connection], None],
+        handler: Callable[..., None],
         *,
         batch_size: int = 100,
+        prepare: Callable[[list[Message]], Any] | None = None,
     ) -> int:
         """Handle the next batch in ONE transaction with the offset commit; return its size.
 
         The group's offset row is locked for the transaction, so two consumers of one group
-        never handle the same batch. (On SQLite the whole file is write-locked meanwhile: keep
-        handlers short, or expect other writers to wait up to the busy timeout.)
+        never commit the same batch. Slow work (fetching web pages) belongs in ``prepare``:
+        it runs before the transaction, on the batch as read, and its result is passed on as
+        ``handler(batch, conn, prepared)``; if another consumer committed the batch meanwhile,
+        the prepared work is discarded and the next batch is tried. Without ``prepare`` the
+        handler is ``handler(batch, conn)`` and runs inside the transaction (on SQLite the
+        file is write-locked meanwhile, so keep such handlers short).
         """
-        with self.store.transaction() as conn:
-            after = self._lock_offset(conn, group, topic)
-            batch = self._pending(conn, topic, after, batch_size)
-            if not batch:
-                return 0
-            handler(batch, conn)
-            self._commit_offset(conn, group, topic, batch[-1].offset)
-            return len(batch)
+        while True:
+            if prepare is not None:
+                after = self.committed_offset(group, topic)
+                with self.store.engine.connect() as c:
+                    batch = self._pending(c, topic, after, batch_size)
+                if not batch:
+                    return 0
+                prepared = prepare(batch)
+            with self.store.transaction() as conn:
+                current = self._lock_offset(conn, group, topic)
+                if prepare is None:
+                    batch = self._pending(conn, topic, current, batch_size)
+                    if not batch:
+                        return 0
+                    handler(batch, conn)
+                elif current != after:
+                    continue  # another consumer committed this batch while we prepared it
+                else:
+                    handler(batch, conn, prepared)
+                self._commit_offset(conn, group, topic, batch[-1].offset)
+                return len(batch)
 
     def consume(
         self,

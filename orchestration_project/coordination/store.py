@@ -102,7 +102,8 @@ class CoordinationStore:
         """Create ``md``'s tables if missing (safe when several processes race to do it)."""
         for _ in range(5):
             try:
-                md.create_all(self.engine, checkfirst=True)
+                with self.transaction() as conn:  # BEGIN IMMEDIATE on SQLite: no upgrade deadlock
+                    md.create_all(conn, checkfirst=True)
                 return
             except sa.exc.OperationalError as exc:  # a racing process created them first
                 if "already exists" not in str(exc):

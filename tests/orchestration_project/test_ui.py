@@ -1,0 +1,82 @@
+"""A real client: the Dagster webserver on loopback, its asset graph opened in Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from resources.fetching import find_chromium
+from tests.conftest import free_base_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSETS = ["research_sources", "discovered_pages", "page_snapshots", "extracted_facts",
+          "resolved_facts", "competitor_matrix", "market_report"]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    port = free_base_port(1)
+    env = {**os.environ, "DAGSTER_HOME": str(home),
+           "ORCHESTRATION_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagster_webserver", "-w", str(ROOT / "workspace.yaml"),
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode()[-2000:])
+            try:
+                if httpx.get(url + "/server_info", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("the webserver did not come up in 120 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_the_lineage_is_served_by_the_graphql_api(webserver: str) -> None:
+    query = "{ assetNodes { assetKey { path } groupName dependencyKeys { path } } }"
+    resp = httpx.post(webserver + "/graphql", json={"query": query}, timeout=60)
+    nodes = {tuple(n["assetKey"]["path"]): n for n in resp.json()["data"]["assetNodes"]}
+    assert {(a,) for a in ASSETS} <= set(nodes)
+    deps = {tuple(d["path"]) for d in nodes[("extracted_facts",)]["dependencyKeys"]}
+    assert deps == {("page_snapshots",)}
+    assert nodes[("market_report",)]["groupName"] == "market_research"
+
+
+def test_the_asset_graph_page_shows_the_market_research_assets(
+    webserver: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), headless=True,
+                                    args=["--disable-background-networking", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(webserver + "/asset-groups/market_research", timeout=60_000)
+        for name in ASSETS:
+            page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "asset_graph.png"))
+        body = page.inner_text("body")
+        browser.close()
+    for name in ASSETS:
+        assert name in body
+    assert (tmp_path / "asset_graph.png").stat().st_size > 10_000
