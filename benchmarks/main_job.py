@@ -42,7 +42,6 @@ from orchestration_project.routing import (  # noqa: E402
 from resources.environment import local_resources  # noqa: E402
 from tests.conftest import free_base_port  # noqa: E402
 
-
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -67,8 +66,9 @@ def main_job_runs(base_port: int, runs: int) -> tuple[list[float], dict[str, lis
             res = local_resources(data=Path(d), demo_base_port=base_port)
             with dg.instance_for_test() as instance:
                 t0 = time.perf_counter()
-                result = dg.materialize(market_research_assets, resources=res, instance=instance,
-                                        run_config=QUIET)
+                result = dg.materialize(
+                    market_research_assets, resources=res, instance=instance, run_config=QUIET
+                )
                 walls.append(time.perf_counter() - t0)
                 assert result.success
                 for k, v in step_durations(instance, result.run_id).items():
@@ -80,16 +80,25 @@ def main_job_runs(base_port: int, runs: int) -> tuple[list[float], dict[str, lis
 def crawl_rate(world: object, router_factory, runs: int) -> tuple[float, float, int]:
     """Median pages/s and wall seconds, and pages fetched, for one routing policy."""
     rates, walls, pages = [], [], 0
-    res = local_resources(data=Path(tempfile.mkdtemp()),
-                          demo_base_port=int(world.allowed_hosts[0].split(":")[1]))
+    res = local_resources(
+        data=Path(tempfile.mkdtemp()), demo_base_port=int(world.allowed_hosts[0].split(":")[1])
+    )
     for i in range(runs):
         with tempfile.TemporaryDirectory() as d:
             store = CoordinationStore(f"sqlite:///{d}/c.db")
             t0 = time.perf_counter()
-            run_crawl(crawl_id=f"bench{i}", seeds=world.seed_urls, topic="thermostats",
-                      store=store, http=res["http"], browser=res["browser"],
-                      router=router_factory(), recorder=ActionRecorder(), max_pages=40,
-                      max_depth=3)
+            run_crawl(
+                crawl_id=f"bench{i}",
+                seeds=world.seed_urls,
+                topic="thermostats",
+                store=store,
+                http=res["http"],
+                browser=res["browser"],
+                router=router_factory(),
+                recorder=ActionRecorder(),
+                max_pages=40,
+                max_depth=3,
+            )
             wall = time.perf_counter() - t0
             df = crawled_pages(store, f"bench{i}")
             pages = int((df["outcome"] == "ok").sum())
@@ -100,11 +109,20 @@ def crawl_rate(world: object, router_factory, runs: int) -> tuple[float, float, 
 
 def cli_run(base_port: int) -> float:
     with tempfile.TemporaryDirectory() as d:
-        env = {**os.environ, "ORCHESTRATION_DATA_DIR": d, "DAGSTER_HOME": f"{d}/dagster_home",
-               "DEMO_WORLD_BASE_PORT": str(base_port)}
+        env = {
+            **os.environ,
+            "ORCHESTRATION_DATA_DIR": d,
+            "DAGSTER_HOME": f"{d}/dagster_home",
+            "DEMO_WORLD_BASE_PORT": str(base_port),
+        }
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "orchestration_project", "demo"], cwd=ROOT,
-                              env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestration_project", "demo"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:])
@@ -140,9 +158,13 @@ def main() -> None:
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print()
     print("=" * 72)
-    print(f"main job wall time, in-process, median of {args.runs}: "
-          f"{statistics.median(walls):.1f} s  (runs: {', '.join(f'{w:.1f}' for w in walls)})")
-    print(f"main job wall time, CLI incl. interpreter start and imports: {cli:.1f} s  (goal ≤ 60 s)")
+    print(
+        f"main job wall time, in-process, median of {args.runs}: "
+        f"{statistics.median(walls):.1f} s  (runs: {', '.join(f'{w:.1f}' for w in walls)})"
+    )
+    print(
+        f"main job wall time, CLI incl. interpreter start and imports: {cli:.1f} s  (goal ≤ 60 s)"
+    )
     print("where the time goes (median seconds per step):")
     total = sum(statistics.median(v) for v in steps.values())
     for k, v in sorted(steps.items(), key=lambda kv: -statistics.median(kv[1])):
@@ -151,8 +173,10 @@ def main() -> None:
     base_rate = rates["http-only"][0]
     print("pages per second on the demo world (median of runs; pages fetched ok):")
     for name, (rate, wall, pages) in rates.items():
-        print(f"  {name:<13} {rate:6.1f} pages/s  {pages:3d} pages in {wall:5.1f} s  "
-              f"({rate / base_rate:.2f}× http-only)")
+        print(
+            f"  {name:<13} {rate:6.1f} pages/s  {pages:3d} pages in {wall:5.1f} s  "
+            f"({rate / base_rate:.2f}× http-only)"
+        )
     print(f"peak memory: this process {self_mb:.0f} MB; largest child process {child_mb:.0f} MB")
 
 

@@ -55,23 +55,39 @@ def crawl_amiibo(max_pages: int) -> dict[str, dict[str, float]]:
     server, host = serve(site)
     out = {}
     try:
-        http = HttpFetcher(allowed_domains=[host], allow_private_hosts=["127.0.0.1"],
-                           max_concurrency=8)
-        browser = BrowserFetcher(allowed_domains=[host], allow_private_hosts=["127.0.0.1"],
-                                 max_concurrency=6, settle_ms=300)
+        http = HttpFetcher(
+            allowed_domains=[host], allow_private_hosts=["127.0.0.1"], max_concurrency=8
+        )
+        browser = BrowserFetcher(
+            allowed_domains=[host],
+            allow_private_hosts=["127.0.0.1"],
+            max_concurrency=6,
+            settle_ms=300,
+        )
         for name, router in [("http-only", FixedRouter(ROUTE_HTTP)), ("routed", RuleRouter())]:
             with tempfile.TemporaryDirectory() as d:
                 store = CoordinationStore(f"sqlite:///{d}/c.db")
                 t0 = time.perf_counter()
-                run_crawl(crawl_id=name, seeds=[f"http://{host}/amiibo/"], topic="amiibo",
-                          store=store, http=http, browser=browser, router=router,
-                          recorder=ActionRecorder(), max_pages=max_pages, max_depth=10_000,
-                          batch_size=24)
+                run_crawl(
+                    crawl_id=name,
+                    seeds=[f"http://{host}/amiibo/"],
+                    topic="amiibo",
+                    store=store,
+                    http=http,
+                    browser=browser,
+                    router=router,
+                    recorder=ActionRecorder(),
+                    max_pages=max_pages,
+                    max_depth=10_000,
+                    batch_size=24,
+                )
                 wall = time.perf_counter() - t0
                 df = crawled_pages(store, name)
                 ok = df[df["outcome"] == "ok"]
-                pages = ok[ok["url"].str.contains(r"/amiibo/\d+\.html$") |
-                           ok["url"].str.endswith("/amiibo/")]
+                pages = ok[
+                    ok["url"].str.contains(r"/amiibo/\d+\.html$")
+                    | ok["url"].str.endswith("/amiibo/")
+                ]
                 out[name] = {
                     "pages_ok": len(ok),
                     "record_pages": len(pages),
@@ -94,13 +110,17 @@ def main() -> None:
     pl = evaluate_pricelist()
     for key, m in pl.items():
         if isinstance(m, dict) and "precision" in m:
-            print(f"  {key:<28} precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
-                  f"(tp {m.get('tp')}, predicted {m.get('predicted')}, truth {m.get('truth')})")
+            print(
+                f"  {key:<28} precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+                f"(tp {m.get('tp')}, predicted {m.get('predicted')}, truth {m.get('truth')})"
+            )
     print("amiibo_js (939 JavaScript-only pages; crawl from /amiibo/):", flush=True)
     res = crawl_amiibo(args.max_pages)
     for name, r in res.items():
-        print(f"  {name:<10} pages discovered {r['pages_ok']:4d} (record pages {r['record_pages']})"
-              f"  {r['pages_per_s']:5.1f} pages/s  {r['seconds']:6.1f} s  routes {r['routes']}")
+        print(
+            f"  {name:<10} pages discovered {r['pages_ok']:4d} (record pages {r['record_pages']})"
+            f"  {r['pages_per_s']:5.1f} pages/s  {r['seconds']:6.1f} s  routes {r['routes']}"
+        )
     print("  ground truth: 939 record pages reachable (crawl_stats.json)")
 
 

@@ -467,6 +467,7 @@ class SiblingIndex:
     def __init__(self) -> None:
         self._sig: dict[int, tuple[str, frozenset[str]]] = {}
         self._res: dict[int, list[HtmlElement]] = {}
+        self._groups: dict[tuple[int, str, frozenset[str]], list[HtmlElement]] = {}
         self._keep: list[HtmlElement] = []
 
     def _signature(self, el: HtmlElement) -> tuple[str, frozenset[str]]:
@@ -487,6 +488,12 @@ class SiblingIndex:
             self._res[k] = [el]
             return self._res[k]
         ta, ca = self._signature(el)
+        group_key = (id(parent), ta, ca)
+        if group_key in self._groups:
+            out = self._groups[group_key]
+            self._res[k] = out if any(x is el for x in out) else [el]
+            return self._res[k]
+        self._keep.append(parent)
         out = []
         for c in parent:
             if not isinstance(c.tag, str):
@@ -500,4 +507,5 @@ class SiblingIndex:
             if (not ca and not cb) or (ca and cb and len(ca & cb) / len(ca | cb) >= 0.5):
                 out.append(c)
         self._res[k] = out
+        self._groups[group_key] = out
         return out

@@ -183,7 +183,8 @@ _RATED_RE = re.compile(
 _STARS_WORD_RE = re.compile(r"(?<![\d.])(\d(?:[.,]\d{1,2})?)\s*stars?\b", re.IGNORECASE)
 _STAR_GLYPHS = re.compile(r"[★☆⭐✩✭✮✰🌟½⯪]{3,}")
 _COUNT_RE = re.compile(
-    r"(\d[\d,.]*)\s*(?:customer\s+|verified\s+|user\s+)?(?:reviews?|ratings?|votes?|opinions?)\b",
+    r"(\d[\d,.]*)\s*(?:customer\s+|verified\s+|user\s+)?(?:reviews?|ratings?|votes?|opinions?|"
+    r"customers|bewertungen|rezensionen|avis|valoraciones|recensioni)\b",
     re.IGNORECASE,
 )
 _DATE_TEXT = re.compile(

@@ -152,7 +152,10 @@ def relevance_score(url: str, anchor_text: str, topic: str | None) -> float:
     Returns:
         A score in [0, 1].
     """
-    path = urlsplit(url).path
+    parts = urlsplit(url or "")
+    if parts.scheme and parts.scheme not in ("http", "https"):
+        return 0.0  # mailto:, javascript:, file:... are never fetched
+    path = parts.path
     if _FILE_EXT.search(path):
         return 0.02
     words = set(url_words(url)) | set(_words(anchor_text))
@@ -202,7 +205,14 @@ def extract_links(
         in document order; hrefs with any other scheme (mailto:, tel:, javascript:, file:...),
         reported and never followed; anchor text per link.
     """
-    base_url = urljoin(url, base) if base else url
+    base_url = url
+    if base:
+        try:
+            candidate = urljoin(url, base.strip())
+        except ValueError:
+            candidate = url
+        if urlsplit(candidate).scheme in ("http", "https"):
+            base_url = candidate
     links: list[str] = []
     others: list[str] = []
     anchors: dict[str, str] = {}

@@ -373,17 +373,20 @@ def _needs_js(raw_root: HtmlElement, clean_root: HtmlElement, text: str) -> tupl
     if ref_empty:
         reasons.append(f"script fills empty #{ref_empty[0]}")
     has_scripts = bool(code_scripts)
+    # Something must still be missing (an empty container or a placeholder): once a browser has
+    # filled the page, the same scripts and <noscript> text no longer mean "needs JavaScript".
+    empty = bool(ref_empty or loading or empty_slots)
     if has_scripts and n_text < 50:
         return True, f"almost no visible text ({n_text} chars) and scripts; " + "; ".join(reasons)
     if any(r.startswith("empty application container") for r in reasons):
         return True, "; ".join(reasons)
-    if n_text < 300 and has_scripts and (reasons or empty_slots):
-        if empty_slots and not reasons:
+    if n_text < 300 and has_scripts and empty:
+        if empty_slots and not ref_empty:
             reasons.append(f"empty containers ({', '.join(empty_slots[:3])})")
         return True, f"little visible text ({n_text} chars); " + "; ".join(reasons)
     if (fetches or json_call) and (ref_empty or loading):
         return True, "; ".join(reasons)
-    if "<noscript> asks for JavaScript" in reasons and n_text < 600:
+    if "<noscript> asks for JavaScript" in reasons and n_text < 600 and empty:
         return True, f"little visible text ({n_text} chars); " + "; ".join(reasons)
     return False, f"server-rendered: {n_text} chars of visible text"
 

@@ -106,9 +106,10 @@ def extract_text_facts(
     usable = _usable_names([*known, *names], known)
     if not usable:
         return [], []
-    patterns = [
-        (n, re.compile(r"(?<![\w])" + re.escape(n) + r"(?![\w])", re.IGNORECASE)) for n in usable
-    ]
+    canonical = {n.casefold(): n for n in usable}
+    names_rx = re.compile(
+        r"(?<![\w])(?:" + "|".join(re.escape(n) for n in usable) + r")(?![\w])", re.IGNORECASE
+    )
     facts: list[ExtractedFact] = []
     warnings: list[str] = []
     for block in (text or "").split("\n"):
@@ -121,12 +122,10 @@ def extract_text_facts(
             prices = [m for m in find_prices(sent, default_currency=currency) if m.is_current]
             if not prices:
                 continue
-            mentions: list[tuple[int, int, str]] = []
-            for name, rx in patterns:
-                for m in rx.finditer(sent):
-                    if any(s < m.end() and m.start() < e for s, e, _ in mentions):
-                        continue
-                    mentions.append((m.start(), m.end(), name))
+            mentions: list[tuple[int, int, str]] = [
+                (m.start(), m.end(), canonical.get(m.group(0).casefold(), m.group(0)))
+                for m in names_rx.finditer(sent)
+            ]
             if not mentions:
                 continue
             mentions.sort()

@@ -176,3 +176,24 @@ def test_shared_context_holds_the_decisions_with_provenance(run: dict[str, Any])
     some = next(iter(snap.values()))
     assert {"value", "strategy", "rationale"} <= set(some)
     assert json.dumps(snap)  # JSON all the way down
+
+
+def test_facts_are_published_once_and_republishing_adds_nothing(run: dict[str, Any]) -> None:
+    from orchestration_project.coordination import CoordinationStore, MessageBus
+
+    facts = run["wh"].read_table("extracted_facts")
+    crawl_id = facts["crawl_id"].iloc[0]
+    bus = MessageBus(CoordinationStore(f"sqlite:///{run['data'] / 'coordination.db'}"))
+    topic = f"facts.{crawl_id}"
+    assert len(bus.messages(topic)) == len(facts)
+    again = [
+        {
+            "topic": topic,
+            "key": r["site"],
+            "payload": {"fact_id": r["fact_id"]},
+            "message_id": r["fact_id"],
+        }
+        for r in facts.to_dict("records")
+    ]
+    assert bus.publish_many(again) == 0  # a re-run of the extractor duplicates nothing
+    assert len(bus.messages(topic)) == len(facts)

@@ -517,6 +517,14 @@ def test_needs_javascript_false_for_server_rendered_pages() -> None:
         + "</p></body></html>"
     )
     assert not needs_javascript(article)[0]
+    # the same page after a browser ran the script: the container is filled
+    rendered = """<html><body><h1>Plans</h1><p>Simple pricing for teams of every size.</p>
+    <div id="plans"><div>Basic plan: $9 per month</div><div>Pro plan: $29 per month</div></div>
+    <noscript>Please enable JavaScript to see our prices.</noscript>
+    <script>fetch('/api/plans.json').then(r => r.json()).then(d => {
+      document.getElementById('plans').innerHTML = d.map(p => p.name).join('');});</script>
+    </body></html>"""
+    assert not needs_javascript(rendered)[0]
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,15 @@ from resources.fetching import find_chromium
 from tests.conftest import free_base_port
 
 ROOT = Path(__file__).resolve().parents[2]
-ASSETS = ["research_sources", "discovered_pages", "page_snapshots", "extracted_facts",
-          "resolved_facts", "competitor_matrix", "market_report"]
+ASSETS = [
+    "research_sources",
+    "discovered_pages",
+    "page_snapshots",
+    "extracted_facts",
+    "resolved_facts",
+    "competitor_matrix",
+    "market_report",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +32,27 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     port = free_base_port(1)
-    env = {**os.environ, "DAGSTER_HOME": str(home),
-           "ORCHESTRATION_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ORCHESTRATION_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-w", str(ROOT / "workspace.yaml"),
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -68,8 +90,11 @@ def test_the_asset_graph_page_shows_the_market_research_assets(
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=find_chromium(), headless=True,
-                                    args=["--disable-background-networking", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=find_chromium(),
+            headless=True,
+            args=["--disable-background-networking", "--no-first-run"],
+        )
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(webserver + "/asset-groups/market_research", timeout=60_000)
         for name in ASSETS:

@@ -92,3 +92,25 @@ def test_table_names_are_validated(tmp_path: Path) -> None:
     wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
     with pytest.raises(WarehouseError, match="invalid"):
         wh.write_table('x"; DROP TABLE y; --', pd.DataFrame({"a": [1]}))
+
+
+PG_URL = os.environ.get("COORDINATION_TEST_PG_URL")
+
+
+@pytest.mark.parametrize("backend", ["duckdb"] + (["postgres"] if PG_URL else []))
+def test_both_warehouses_round_trip_a_table(backend: str, tmp_path: Path) -> None:
+    from resources.warehouse import PostgresWarehouse
+
+    wh = (
+        DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+        if backend == "duckdb"
+        else PostgresWarehouse(url=PG_URL)
+    )
+    table = f"round_trip_{os.getpid()}"
+    df = pd.DataFrame({"product": ["a", "b"], "price": [9.5, 12.0]})
+    assert wh.write_table(table, df, schema="market_research") == 2
+    wh.write_table(table, df.head(1), schema="market_research", mode="append")
+    back = wh.read_table(table, schema="market_research")
+    assert sorted(back["product"]) == ["a", "a", "b"]
+    assert wh.table_exists(table, schema="market_research")
+    assert not wh.table_exists("nope_" + table, schema="market_research")
