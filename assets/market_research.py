@@ -773,13 +773,19 @@ def competitor_matrix(
 
 
 def _brands(snapshots: pd.DataFrame) -> dict[str, str]:
-    """A display name per site: the shortest title segment of its home page."""
+    """A display name per site: the title segment shared by most of its pages' titles (sites
+    put their name in every title: "Pricing | Acme", "Acme – Blog")."""
     out = {}
     for site, pages in snapshots.groupby("site"):
-        home = pages.sort_values("depth").iloc[0]
-        title = str(home["title"] or "")
-        parts = [p.strip() for p in re.split(r"[|–—:\-·]", title) if p.strip()]
-        out[site] = min(parts, key=len) if parts else site_of(site)
+        counts: dict[str, int] = defaultdict(int)
+        for title in pages["title"].dropna():
+            for part in {
+                p.strip() for p in re.split(r"\s*(?:\|+|::|–|—|·|»|:|\s-\s)\s*", str(title))
+            }:
+                if 1 < len(part) <= 40:
+                    counts[part] += 1
+        best = max(counts.items(), key=lambda kv: (kv[1], -len(kv[0])), default=None)
+        out[site] = best[0] if best and best[1] >= 2 else site.split("//")[-1]
     return out
 
 

@@ -197,3 +197,12 @@ def test_facts_are_published_once_and_republishing_adds_nothing(run: dict[str, A
     ]
     assert bus.publish_many(again) == 0  # a re-run of the extractor duplicates nothing
     assert len(bus.messages(topic)) == len(facts)
+
+
+def test_brands_are_named_from_the_sites_own_titles(run: dict[str, Any]) -> None:
+    world = run["world"]
+    matrix = run["wh"].read_table("competitor_matrix")
+    brand_of = {s["slug"]: s["brand"] for s in world.ground_truth()["sites"]}
+    for site_url, slug in _site_slugs(world).items():
+        shown = set(matrix.loc[matrix["site"] == site_url, "brand"])
+        assert len(shown) == 1 and brand_of[slug] in shown.pop(), slug
