@@ -33,7 +33,7 @@ from orchestration_project.crawler import (
     run_crawl,
 )
 from orchestration_project.extraction import extract_page
-from orchestration_project.planning import plan_market_research, site_of
+from orchestration_project.planning import plan_market_research
 from orchestration_project.quality import expectation as expect
 from orchestration_project.quality import validate
 from orchestration_project.reporting import write_market_report
@@ -401,7 +401,15 @@ def extracted_facts(
             if row["site"] == site and row["attribute"] == REVIEW_TEXT:
                 res = language.sentiment(str(row["value"]))
                 row["extra"]["sentiment"] = res.value
-                recorder.add(_language_action(agent, "sentiment", row["value"], res))
+                agent.record(
+                    "tool_call",
+                    "language.sentiment",
+                    inputs=str(row["value"])[:120],
+                    output=res.value,
+                    duration_s=res.latency_s,
+                    cost_usd=res.cost_usd,
+                    route=res.model,
+                )
     accepted, quarantined = [], []
     for row in raw:
         reason = _quarantine_reason(row)
@@ -479,26 +487,6 @@ def _fact_row(crawl_id: str, site: str, r: Any, page: Any, f: Any) -> dict[str, 
         "published": page.published.isoformat() if page.published else None,
         "extra": dict(f.extra or {}),
     }
-
-
-def _language_action(agent: Agent, op: str, text: Any, res: Any) -> Any:
-    from orchestration_project.agents import AgentAction, summarise
-
-    return AgentAction(
-        action_id=hashlib.sha1(f"{time.time_ns()}{op}{text}".encode()).hexdigest(),
-        run_id=agent.recorder.run_id,
-        agent=agent.name,
-        role=agent.role,
-        kind="tool_call",
-        name=f"language.{op}",
-        inputs=summarise(text, 120),
-        output=summarise(res.value),
-        started_at=datetime.now(UTC),
-        duration_s=res.latency_s,
-        cost_usd=res.cost_usd,
-        outcome="ok",
-        route=res.model,
-    )
 
 
 # ---------------------------------------------------------------------------------------------

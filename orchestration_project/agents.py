@@ -222,6 +222,42 @@ class Agent:
     policy: Policy = field(default_factory=FirstOptionPolicy)
     recorder: ActionRecorder = field(default_factory=ActionRecorder)
 
+    def record(
+        self,
+        kind: str,
+        name: str,
+        *,
+        inputs: Any = None,
+        output: Any = None,
+        started_at: datetime | None = None,
+        duration_s: float = 0.0,
+        cost_usd: float = 0.0,
+        outcome: str = "ok",
+        error: str | None = None,
+        route: str | None = None,
+        task_id: str | None = None,
+    ) -> AgentAction:
+        """Record one action of this agent (the other ``record_*`` methods use this)."""
+        return self.recorder.add(
+            AgentAction(
+                action_id=uuid.uuid4().hex,
+                run_id=self.recorder.run_id,
+                agent=self.name,
+                role=self.role,
+                kind=kind,
+                name=name,
+                inputs=summarise(inputs),
+                output=summarise(output),
+                started_at=started_at or datetime.now(UTC),
+                duration_s=duration_s,
+                cost_usd=cost_usd,
+                outcome=outcome,
+                error=error,
+                route=route,
+                task_id=task_id,
+            )
+        )
+
     def use(self, tool_name: str, *, task_id: str | None = None, **arguments: Any) -> ToolResult:
         """Call one of the agent's tools and record the call (errors are recorded, then raised)."""
         if tool_name not in self.tools:
@@ -233,43 +269,29 @@ class Agent:
         try:
             result = tool.run(**arguments)
         except Exception as exc:
-            self.recorder.add(
-                AgentAction(
-                    action_id=uuid.uuid4().hex,
-                    run_id=self.recorder.run_id,
-                    agent=self.name,
-                    role=self.role,
-                    kind="tool_call",
-                    name=tool_name,
-                    inputs=summarise(arguments),
-                    output="",
-                    started_at=started,
-                    duration_s=time.perf_counter() - t0,
-                    cost_usd=0.0,
-                    outcome="error",
-                    error=f"{type(exc).__name__}: {exc}",
-                    task_id=task_id,
-                )
-            )
-            raise
-        self.recorder.add(
-            AgentAction(
-                action_id=uuid.uuid4().hex,
-                run_id=self.recorder.run_id,
-                agent=self.name,
-                role=self.role,
-                kind="tool_call",
-                name=tool_name,
-                inputs=summarise(arguments),
-                output=summarise(result.value),
+            self.record(
+                "tool_call",
+                tool_name,
+                inputs=arguments,
                 started_at=started,
                 duration_s=time.perf_counter() - t0,
-                cost_usd=result.cost_usd,
-                outcome=result.outcome,
-                error=result.error,
-                route=result.route,
+                outcome="error",
+                error=f"{type(exc).__name__}: {exc}",
                 task_id=task_id,
             )
+            raise
+        self.record(
+            "tool_call",
+            tool_name,
+            inputs=arguments,
+            output=result.value,
+            started_at=started,
+            duration_s=time.perf_counter() - t0,
+            cost_usd=result.cost_usd,
+            outcome=result.outcome,
+            error=result.error,
+            route=result.route,
+            task_id=task_id,
         )
         return result
 
@@ -309,46 +331,23 @@ class Agent:
         task_id: str | None = None,
     ) -> None:
         """Record a decision taken elsewhere (e.g. by a conflict resolver)."""
-        self.recorder.add(
-            AgentAction(
-                action_id=uuid.uuid4().hex,
-                run_id=self.recorder.run_id,
-                agent=self.name,
-                role=self.role,
-                kind="decision",
-                name=name,
-                inputs=summarise(inputs),
-                output=summarise({"choice": choice, "rationale": rationale}),
-                started_at=started_at or datetime.now(UTC),
-                duration_s=duration_s,
-                cost_usd=0.0,
-                outcome="ok",
-                task_id=task_id,
-            )
+        self.record(
+            "decision",
+            name,
+            inputs=inputs,
+            output={"choice": choice, "rationale": rationale},
+            started_at=started_at,
+            duration_s=duration_s,
+            task_id=task_id,
         )
 
     def record_message(self, topic: str, key: str, payload: Any, *, count: int = 1) -> None:
         """Record messages this agent published to the bus."""
-        self.recorder.add(
-            AgentAction(
-                action_id=uuid.uuid4().hex,
-                run_id=self.recorder.run_id,
-                agent=self.name,
-                role=self.role,
-                kind="message",
-                name=topic,
-                inputs=summarise({"key": key, "count": count}),
-                output=summarise(payload),
-                started_at=datetime.now(UTC),
-                duration_s=0.0,
-                cost_usd=0.0,
-                outcome="ok",
-            )
-        )
+        self.record("message", topic, inputs={"key": key, "count": count}, output=payload)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """Time a block of the agent's own work as a ``decision``-free action ("work")."""
+        """Time a block of the agent's own work, recorded as a ``work`` action."""
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         outcome, error = "ok", None
@@ -358,20 +357,11 @@ class Agent:
             outcome, error = "error", f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self.recorder.add(
-                AgentAction(
-                    action_id=uuid.uuid4().hex,
-                    run_id=self.recorder.run_id,
-                    agent=self.name,
-                    role=self.role,
-                    kind="work",
-                    name=name,
-                    inputs="",
-                    output="",
-                    started_at=started,
-                    duration_s=time.perf_counter() - t0,
-                    cost_usd=0.0,
-                    outcome=outcome,
-                    error=error,
-                )
+            self.record(
+                "work",
+                name,
+                started_at=started,
+                duration_s=time.perf_counter() - t0,
+                outcome=outcome,
+                error=error,
             )
