@@ -201,6 +201,7 @@ def write_market_report(
         if c in matrix.columns
     ]
     table = matrix[table_cols].copy()
+    table = table.astype(object).where(table.notna(), "")  # blanks, not "None", for missing
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     md = [
         f"# Market report: {topic}",

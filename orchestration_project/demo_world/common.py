@@ -13,6 +13,7 @@ HTML = "text/html; charset=utf-8"
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 PDF = "application/pdf"
+SVG = "image/svg+xml"
 
 
 def esc(text: object) -> str:
@@ -38,6 +39,18 @@ def money(amount: float, *, dec: str = ".", thou: str = ",", places: int = 2) ->
     if places == 0:
         return group_thousands(int(round(amount)), thou)
     return f"{group_thousands(whole, thou)}{dec}{frac:02d}"
+
+
+def product_svg(label: str, color: str, width: int, height: int) -> bytes:
+    """A small placeholder product photo (an SVG with the product name on it)."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><rect width="100%" height="100%" fill="#eef3f7"/>'
+        f'<circle cx="{width // 2}" cy="{height // 2 - 10}" r="{min(width, height) // 4}" '
+        f'fill="none" stroke="{color}" stroke-width="6"/>'
+        f'<text x="50%" y="{height - 16}" text-anchor="middle" font-family="sans-serif" '
+        f'font-size="14" fill="#334">{esc(label)}</text></svg>'
+    ).encode()
 
 
 @dataclass

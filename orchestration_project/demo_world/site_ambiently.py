@@ -162,7 +162,20 @@ def render(site: Site, outside_url: str) -> tuple[dict[str, str], dict[str, tupl
 <div class="tw-text-sm">{esc(r.text)}</div></div>"""
         for r in site.reviews
     )
-    add("/reviews", "Reviews", f'<h2 class="tw-text-2xl">Reviews</h2><div>{revs}</div>')
+    agg = "".join(
+        f"""<div class="tw-flex tw-justify-between p-4 tw-border-b"><span class="tw-font-bold">{
+            esc(p.name)
+        }</span><span class="tw-text-amber-500">★ {p.rating}</span><span class="tw-text-xs">{
+            p.review_count
+        } ratings</span></div>"""
+        for p in site.products
+    )
+    add(
+        "/reviews",
+        "Reviews",
+        f'<h2 class="tw-text-2xl">Reviews</h2><div class="tw-rounded tw-shadow">{agg}</div>'
+        f'<div class="tw-grid tw-gap-4">{revs}</div>',
+    )
     posts = "".join(
         f'<div class="p-4"><a class="tw-font-bold" href="{POST_PATH.format(slug=b.slug)}">'
         f'{esc(b.title)}</a><div class="tw-text-xs">{b.date}</div></div>'

@@ -116,7 +116,16 @@ damp sensors and a friendly care plan.</p>
 Scored {r.rating} out of 5.</p></div>"""
         for r in site.reviews
     )
-    add("/reviews", "Reviews", f"<h4>Kind words (and some less kind)</h4>{revs}")
+    averages = "".join(
+        f"<dt>{esc(p.name)}</dt><dd>Average {p.rating} out of 5 from {p.review_count} reviews</dd>"
+        for p in site.products
+    )
+    add(
+        "/reviews",
+        "Reviews",
+        f'<h4>Kind words (and some less kind)</h4><dl class="averages">{averages}</dl>'
+        f"<h5>Recent testimonials</h5>{revs}",
+    )
     posts = "".join(
         f'<dt><a href="{POST_PATH.format(slug=b.slug)}">{esc(b.title)}</a></dt><dd>{b.date}</dd>'
         for b in site.posts

@@ -169,10 +169,20 @@ Preisliste</a>.</p>""",
 <td><b>{esc(r.title)}</b><br>{esc(r.text)}</td><td>{esc(r.author)}<br>{r.date}</td></tr>"""
         for r in site.reviews
     )
+    summary = "".join(
+        f"""<tr><td><a href="{PRODUCT_PATH.format(slug=p.slug)}">{esc(p.name)}</a></td>
+<td>{stars(p.rating)}</td><td>{str(p.rating).replace(".", ",")} von 5</td>
+<td>{p.review_count} Bewertungen</td></tr>"""
+        for p in site.products
+    )
     add(
         "/bewertungen",
         "Kundenbewertungen",
         f"""<h2>Kundenbewertungen</h2>
+<h3>Durchschnittliche Bewertung</h3>
+<table class="liste" id="gesamtbewertung" cellspacing="0"><tr><th>Produkt</th><th>Sterne</th>
+<th>Durchschnitt</th><th>Anzahl</th></tr>{summary}</table>
+<h3>Ausgewählte Bewertungen</h3>
 <table class="liste" cellspacing="0"><tr><th>Produkt</th><th>Sterne</th><th>Bewertung</th>
 <th>Kunde</th></tr>{revs}</table>""",
     )

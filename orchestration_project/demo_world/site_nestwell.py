@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from orchestration_project.demo_world.common import (
     JSON,
+    SVG,
     esc,
     hostile_links,
     json_bytes,
     money,
     product_jsonld,
+    product_svg,
     stars,
 )
 from orchestration_project.demo_world.data import ALL_FEATURES, Product, Site
@@ -16,6 +18,13 @@ from orchestration_project.demo_world.data import ALL_FEATURES, Product, Site
 PRODUCT_PATH = "/products/{slug}"
 POST_PATH = "/blog/{slug}"
 REVIEWS_PATH = "/reviews"
+REVIEWS_PER_PAGE = 4  # the reviews are paginated: /reviews, /reviews/page/2, ...
+
+
+def review_path(index: int) -> str:
+    """The page that shows the ``index``-th review of the site (0-based)."""
+    page = index // REVIEWS_PER_PAGE + 1
+    return REVIEWS_PATH if page == 1 else f"{REVIEWS_PATH}/page/{page}"
 
 
 def price_text(p: Product) -> str:
@@ -97,6 +106,9 @@ def render(site: Site, outside_url: str) -> tuple[dict[str, str], dict[str, tupl
     """All normal pages of Nestwell plus its JSON API."""
     pages: dict[str, str] = {}
     static: dict[str, tuple[str, bytes]] = {}
+    for p in site.products:
+        static[f"/static/{p.slug}.svg"] = (SVG, product_svg(p.name, "#2b7bb9", 220, 160))
+        static[f"/static/{p.slug}-large.svg"] = (SVG, product_svg(p.name, "#2b7bb9", 480, 360))
 
     def add(path: str, title: str, body: str, head: str = "") -> None:
         pages[path] = _layout(site, path, title, body, outside_url, head)
@@ -199,18 +211,7 @@ def render(site: Site, outside_url: str) -> tuple[dict[str, str], dict[str, tupl
         f"<h1>What each Nestwell device can do</h1>\n{feature_sections}\n"
         f'<p class="note">Feature glossary: {esc(", ".join(ALL_FEATURES))}.</p>',
     )
-    reviews = "".join(
-        f"""<article class="review-card" data-rating="{r.rating}">
-  <h3 class="review-card__title">{esc(r.title)}</h3>
-  <div class="review-card__stars" aria-label="{r.rating} out of 5 stars">{stars(r.rating)}</div>
-  <p class="review-card__product">Product: {esc(r.product)}</p>
-  <blockquote class="review-card__text">{esc(r.text)}</blockquote>
-  <footer class="review-card__meta">{esc(r.author)} · <time datetime="{r.date}">{r.date}</time>
-  </footer>
-</article>"""
-        for r in site.reviews
-    )
-    add("/reviews", "Customer reviews", f"<h1>What our customers say</h1>\n{reviews}")
+    _reviews(site, add)
     _blog(site, add, outside_url)
     jobs = "".join(
         f"""<article class="job"><h3>{esc(j.title)}</h3><p>{esc(j.location)}</p>
@@ -233,6 +234,50 @@ def render(site: Site, outside_url: str) -> tuple[dict[str, str], dict[str, tupl
     about = "".join(f"<p>{esc(t)}</p>" for t in site.about)
     add("/about", "About us", f"<h1>About Nestwell</h1>\n{about}")
     return pages, static
+
+
+def _reviews(site: Site, add) -> None:  # noqa: ANN001
+    """The paginated reviews, with the aggregate rating of every product on the first page."""
+    summary = "".join(
+        f"""<li class="rating-summary__item"><a href="/products/{p.slug}">{esc(p.name)}</a>
+  <span class="rating-summary__stars" aria-hidden="true">{stars(p.rating)}</span>
+  <span class="rating-summary__value">{p.rating} out of 5</span>
+  <span class="rating-summary__count">based on {p.review_count:,} reviews</span></li>"""
+        for p in site.products
+    )
+    by_page: dict[str, list[str]] = {}
+    for i, r in enumerate(site.reviews):
+        by_page.setdefault(review_path(i), []).append(
+            f"""<article class="review-card" data-rating="{r.rating}">
+  <h3 class="review-card__title">{esc(r.title)}</h3>
+  <div class="review-card__stars" aria-label="{r.rating} out of 5 stars">{stars(r.rating)}</div>
+  <p class="review-card__product">Product: {esc(r.product)}</p>
+  <blockquote class="review-card__text">{esc(r.text)}</blockquote>
+  <footer class="review-card__meta">{esc(r.author)} · <time datetime="{r.date}">{r.date}</time>
+  </footer>
+</article>"""
+        )
+    paths = list(by_page)
+    for n, path in enumerate(paths, start=1):
+        pager = "".join(
+            f'<a class="pager__link{" pager__link--current" if q == path else ""}" '
+            f'href="{q}">{i}</a>'
+            for i, q in enumerate(paths, start=1)
+        )
+        if n < len(paths):
+            pager += f'<a class="pager__next" rel="next" href="{paths[n]}">Next page</a>'
+        top = (
+            '<section class="rating-summary"><h2>Ratings at a glance</h2>'
+            f'<ul class="rating-summary__list">{summary}</ul></section>'
+            if n == 1
+            else ""
+        )
+        add(
+            path,
+            "Customer reviews" if n == 1 else f"Customer reviews (page {n})",
+            f"<h1>What our customers say</h1>\n{top}\n{''.join(by_page[path])}\n"
+            f'<nav class="pager" aria-label="Review pages">{pager}</nav>',
+        )
 
 
 def _blog(site: Site, add, outside_url: str) -> None:  # noqa: ANN001

@@ -135,7 +135,18 @@ def render(site: Site, outside_url: str) -> tuple[dict[str, str], dict[str, tupl
 <div class="c-meta">{esc(r.author)} — {esc(r.product)} — {r.date}</div></div></div>"""
         for r in site.reviews
     )
-    add("/avis", "Reviews", f"<h2>Customer reviews</h2>{revs}")
+    agg = "".join(
+        f"""<div class="c-row c-line"><div class="c-col"><a href="{
+            PRODUCT_PATH.format(slug=p.slug)
+        }">{esc(p.name)}</a></div><div class="c-col"><span class="c-s">{stars(p.rating)}</span>
+{p.rating}/5</div><div class="c-col">{p.review_count} reviews</div></div>"""
+        for p in site.products
+    )
+    add(
+        "/avis",
+        "Reviews",
+        f"<h2>Customer reviews</h2><div class='c-list c-agg'>{agg}</div>{revs}",
+    )
     news = "".join(
         f'<div class="c-box"><a href="{POST_PATH.format(slug=b.slug)}">{esc(b.title)}</a>'
         f'<div class="c-meta">{b.date}</div></div>'

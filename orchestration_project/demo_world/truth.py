@@ -19,7 +19,9 @@ def build_ground_truth() -> dict[str, Any]:
     sites, products, reviews, stale, hostile = [], [], [], [], []
     for s in SITES:
         tpl = TEMPLATES[s.slug]
-        sites.append({"slug": s.slug, "brand": s.brand, "currency": s.currency, "home": "/"})
+        sites.append(
+            {"slug": s.slug, "brand": s.brand, "currency": s.currency, "home": "/", "path": "/"}
+        )
         for p in s.products:
             products.append(
                 {
@@ -36,7 +38,8 @@ def build_ground_truth() -> dict[str, Any]:
                     "review_count": p.review_count,
                 }
             )
-        for r in s.reviews:
+        review_path = getattr(tpl, "review_path", None)
+        for i, r in enumerate(s.reviews):
             reviews.append(
                 {
                     "site": s.slug,
@@ -45,7 +48,7 @@ def build_ground_truth() -> dict[str, Any]:
                     "sentiment": r.sentiment,
                     "author": r.author,
                     "date": r.date,
-                    "path": tpl.REVIEWS_PATH,
+                    "path": review_path(i) if review_path else tpl.REVIEWS_PATH,
                 }
             )
         for b in s.posts:

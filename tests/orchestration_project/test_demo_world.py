@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import html
 import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -63,6 +66,7 @@ def test_public_shape(world: DemoWorld, gt: dict) -> None:
     assert world.outside_url.split("://")[1] not in world.allowed_hosts
     assert gt["market"] == "smart thermostats and home climate devices"
     assert {s["slug"] for s in gt["sites"]} == set(world.sites)
+    assert all(s["url"] == world.sites[s["slug"]] + s["path"] for s in gt["sites"])
     assert {s["currency"] for s in gt["sites"]} >= {"USD", "EUR", "GBP"}
     assert all(p["site_url"] == world.sites[p["site"]] for p in gt["products"])
     for slug in world.sites:
@@ -112,6 +116,41 @@ def test_templates_differ(gt: dict, client: httpx.Client) -> None:
     flat = set().union(*kinds.values())
     assert flat == {"jsonld", "microdata", "none"}
     assert kinds["heatherly"] == {"none"}
+
+
+def test_reviews_and_aggregate_ratings(gt: dict, client: httpx.Client) -> None:
+    """Every review is on its declared page; each site's first review page shows aggregates."""
+    pages: dict[str, str] = {}
+    for r in gt["reviews"]:
+        if r["url"] not in pages:
+            resp = client.get(r["url"])
+            assert resp.status_code == 200 and r["url"] in gt["pages"][r["site"]]
+            pages[r["url"]] = html.unescape(resp.text)
+        text = pages[r["url"]]
+        assert r["product"] in text and r["author"] in text, r
+        assert 1 <= r["rating"] <= 5
+    assert len({r["url"] for r in gt["reviews"] if r["site"] == "nestwell"}) == 2
+    for s in gt["sites"]:
+        first = min((r["url"] for r in gt["reviews"] if r["site"] == s["slug"]), key=len)
+        text = pages[first]
+        for p in gt["products"]:
+            if p["site"] == s["slug"]:
+                count = p["review_count"]
+                assert str(count) in text or f"{count:,}" in text, (first, p["name"])
+                rating = f"{p['rating']}"
+                assert rating in text or rating.replace(".", ",") in text, (first, p["name"])
+
+
+def test_site_images_resolve(gt: dict, client: httpx.Client) -> None:
+    """Same-site images referenced by the pages exist; only external hosts fail offline."""
+    checked = 0
+    for urls in gt["pages"].values():
+        for url in urls[:: max(1, len(urls) // 6)]:
+            for src in re.findall(r'<img[^>]*\ssrc="(/[^"]*)"', client.get(url).text):
+                r = client.get(url.split("/", 3)[0] + "//" + url.split("/", 3)[2] + src)
+                assert r.status_code == 200 and r.headers["content-type"].startswith("image/")
+                checked += 1
+    assert checked
 
 
 def test_not_found(gt: dict, client: httpx.Client) -> None:
@@ -263,6 +302,26 @@ def test_stale_claims(gt: dict, client: httpx.Client) -> None:
 def test_outside_site(world: DemoWorld, client: httpx.Client) -> None:
     """The outside site serves pages too (it is simply not on the allow-list)."""
     assert client.get(world.outside_url + "/").status_code == 200
+
+
+def test_module_serves_until_sigterm() -> None:
+    """``python -m orchestration_project.demo_world`` prints the URLs and stops on SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestration_project.demo_world", "--base-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        urls = [proc.stdout.readline().split(": ", 1)[1].split()[0] for _ in range(6)]
+        assert httpx.get(urls[0], timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        assert "stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _can_bind(port: int) -> bool:
