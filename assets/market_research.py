@@ -580,7 +580,9 @@ def resolved_facts(
         if attribute in ("feature", REVIEW_TEXT):
             continue  # set-valued: aggregated in the matrix, not a conflict
         claims = _claims_for(group)
-        decision = resolver.resolve(claims)
+        # Star displays round ratings to whole or half stars: within half a star, a rating
+        # shown as stars restates the exact one rather than contradicting it.
+        decision = resolver.resolve(claims, tolerance=0.5 if attribute == "rating" else None)
         subject = group.sort_values("confidence", ascending=False)["subject"].iloc[0]
         value = decision.value
         currency = None

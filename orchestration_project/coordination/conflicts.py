@@ -171,6 +171,27 @@ class RolePriority:
         return Decision(best.value, self.name, best.confidence, rationale, False, claims)
 
 
+def _snap(claims: list[Claim], tolerance: float) -> list[Claim]:
+    """Give numeric claims within ``tolerance`` of a more trusted claim that claim's value."""
+    from dataclasses import replace
+
+    if not all(isinstance(c.value, int | float) for c in claims):
+        return claims
+    ranked = sorted(
+        claims, key=lambda c: (-DEFAULT_RELIABILITY.get(c.source_kind, 0.3), -c.confidence)
+    )
+    anchors: list[float] = []
+    out = []
+    for c in ranked:
+        near = next((a for a in anchors if abs(float(c.value) - a) <= tolerance), None)
+        if near is None:
+            anchors.append(float(c.value))
+            out.append(c)
+        else:
+            out.append(replace(c, value=near))
+    return out
+
+
 STRATEGIES: dict[str, type] = {s.name: s for s in (ReliabilityRecency, MajorityVote, RolePriority)}
 
 
@@ -195,10 +216,18 @@ class ConflictResolver:
         self.strategy = STRATEGIES[strategy](**strategy_kwargs)
         self.escalation_threshold = escalation_threshold
 
-    def resolve(self, claims: list[Claim]) -> Decision:
-        """Decide one fact from its claims."""
+    def resolve(self, claims: list[Claim], *, tolerance: float | None = None) -> Decision:
+        """Decide one fact from its claims.
+
+        Args:
+            claims: what the agents said.
+            tolerance: for numeric values, claims within this distance of a more trusted claim
+                state the same fact (a 4-star display of a 3.9 rating) and take its value.
+        """
         if not claims:
             raise ValueError("no claims to resolve")
+        if tolerance is not None:
+            claims = _snap(claims, tolerance)
         values = _group(claims)
         if len(values) == 1:
             value = next(iter(values))

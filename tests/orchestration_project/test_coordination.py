@@ -281,3 +281,16 @@ def test_role_priority_prefers_the_verifier() -> None:
 def test_agreeing_claims_are_not_a_conflict() -> None:
     d = ConflictResolver().resolve([Claim(3, "http://a", confidence=0.9), Claim(3, "http://b")])
     assert d.strategy == "agreement" and d.value == 3 and not d.escalated
+
+
+def test_numbers_within_the_tolerance_restate_the_more_trusted_claim() -> None:
+    claims = [
+        Claim(3.9, "http://x/p", "structured", confidence=0.95),
+        Claim(4.0, "http://x/p#stars", "product_page", confidence=0.8),
+    ]
+    assert ConflictResolver().resolve(claims).escalated  # without tolerance: a conflict
+    d = ConflictResolver().resolve(claims, tolerance=0.5)
+    assert d.value == 3.9 and d.strategy == "agreement" and not d.escalated
+    far = [*claims, Claim(2.0, "http://x/blog", "blog", confidence=0.4)]
+    d2 = ConflictResolver().resolve(far, tolerance=0.5)
+    assert d2.value == 3.9 and d2.strategy == "reliability_recency"
