@@ -245,7 +245,7 @@ def write_market_report(
         f"<h1>Market report: {html.escape(topic)}</h1><p><em>Generated {generated}.</em></p>",
         f"<h2>Summary</h2><p>{html.escape(summary)}</p>",
         "<h2>Competitor matrix</h2>",
-        table.to_html(index=False, na_rep="", float_format="%.2f"),
+        table.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.2f}"),
         "<h2>Charts</h2>",
         *[img(c) for c in charts],
         "<h2>Conflicting facts and how they were resolved</h2>",

@@ -135,17 +135,16 @@ def render(site: Site, outside_url: str) -> tuple[dict[str, str], dict[str, tupl
 <div class="c-meta">{esc(r.author)} — {esc(r.product)} — {r.date}</div></div></div>"""
         for r in site.reviews
     )
-    agg = "".join(
-        f"""<div class="c-row c-line"><div class="c-col"><a href="{
-            PRODUCT_PATH.format(slug=p.slug)
-        }">{esc(p.name)}</a></div><div class="c-col"><span class="c-s">{stars(p.rating)}</span>
-{p.rating}/5</div><div class="c-col">{p.review_count} reviews</div></div>"""
+    agg = "<br>".join(
+        f'<span class="c-agg-i"><a href="{PRODUCT_PATH.format(slug=p.slug)}">{esc(p.name)}</a>'
+        f" — average {p.rating}/5 ({p.review_count} reviews)</span>"
         for p in site.products
     )
     add(
         "/avis",
         "Reviews",
-        f"<h2>Customer reviews</h2><div class='c-list c-agg'>{agg}</div>{revs}",
+        f"<h2>Customer reviews</h2><h5>Average ratings</h5><div class='c-box c-agg'>{agg}</div>"
+        f"<h5>Latest reviews</h5>{revs}",
     )
     news = "".join(
         f'<div class="c-box"><a href="{POST_PATH.format(slug=b.slug)}">{esc(b.title)}</a>'
