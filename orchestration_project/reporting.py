@@ -270,5 +270,11 @@ def write_market_report(
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>",
         encoding="utf-8",
     )
-    price_md = f"![price comparison]({charts[0].as_uri()})" if charts else ""
+    # Inline image: the Dagster UI shows it in the asset's metadata without file access.
+    price_md = (
+        f"![{charts[0].stem}](data:image/png;base64,"
+        f"{base64.b64encode(charts[0].read_bytes()).decode()})"
+        if charts
+        else ""
+    )
     return ReportOutput(html_path, md_path, summary, charts, price_md)
