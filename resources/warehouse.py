@@ -57,6 +57,13 @@ class Warehouse(dg.ConfigurableResource, ABC):
         """Write ``df`` to ``schema.table`` (mode ``replace`` or ``append``); return row count."""
 
     @abstractmethod
+    def upsert_rows(
+        self, table: str, df: pd.DataFrame, *, key: str, keys: list[Any], schema: str = "main"
+    ) -> int:
+        """In one transaction, delete the rows whose ``key`` column is in ``keys`` and insert
+        ``df`` (an idempotent replace of those keys' rows); return the rows inserted."""
+
+    @abstractmethod
     def read_table(self, table: str, *, schema: str = "main") -> pd.DataFrame:
         """Read ``schema.table`` into a DataFrame."""
 
@@ -137,6 +144,27 @@ class DuckDBWarehouse(Warehouse):
             conn.unregister("_incoming")
         return len(df)
 
+    def upsert_rows(
+        self, table: str, df: pd.DataFrame, *, key: str, keys: list[Any], schema: str = "main"
+    ) -> int:
+        """Replace the rows of ``keys`` by ``df`` in one transaction."""
+        t, s, k = _ident(table), _ident(schema), _ident(key)
+        if df.empty and not self.table_exists(table, schema=schema):
+            return 0  # nothing to replace, and an empty frame carries no column types
+        with self.connect() as conn:
+            conn.register("_incoming", df)
+            conn.register("_keys", pd.DataFrame({"k": list(keys)}))
+            conn.execute("BEGIN")
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{s}"')
+            conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{s}"."{t}" AS SELECT * FROM _incoming LIMIT 0'
+            )
+            if keys:
+                conn.execute(f'DELETE FROM "{s}"."{t}" WHERE "{k}" IN (SELECT k FROM _keys)')
+            conn.execute(f'INSERT INTO "{s}"."{t}" BY NAME SELECT * FROM _incoming')
+            conn.execute("COMMIT")
+        return len(df)
+
     def read_table(self, table: str, *, schema: str = "main") -> pd.DataFrame:
         """Read ``schema.table`` into a DataFrame."""
         t, s = _ident(table), _ident(schema)
@@ -195,6 +223,29 @@ class PostgresWarehouse(Warehouse):
                     if_exists="replace" if mode == "replace" else "append",
                     index=False,
                 )
+        finally:
+            engine.dispose()
+        return len(df)
+
+    def upsert_rows(
+        self, table: str, df: pd.DataFrame, *, key: str, keys: list[Any], schema: str = "public"
+    ) -> int:
+        """Replace the rows of ``keys`` by ``df`` in one transaction."""
+        import sqlalchemy as sa
+
+        t, k = _ident(table), _ident(key)
+        s = _ident(schema if schema != "main" else "public")
+        engine = self._engine()
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{s}"'))
+                if keys and sa.inspect(conn).has_table(t, schema=s):
+                    conn.execute(
+                        sa.text(f'DELETE FROM "{s}"."{t}" WHERE "{k}" = ANY(:keys)'),
+                        {"keys": list(keys)},
+                    )
+                if not df.empty:
+                    df.to_sql(t, conn, schema=s, if_exists="append", index=False)
         finally:
             engine.dispose()
         return len(df)

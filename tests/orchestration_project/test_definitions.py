@@ -46,7 +46,7 @@ def test_the_market_research_lineage() -> None:
         key("research_sources"),
     }
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups == {"market_research"}
+    assert groups == {"market_research", "operations"}
     for k in graph.get_all_asset_keys():
         assert graph.get(k).description, f"{k} has no docstring"
 

@@ -114,3 +114,7 @@ def test_both_warehouses_round_trip_a_table(backend: str, tmp_path: Path) -> Non
     assert sorted(back["product"]) == ["a", "a", "b"]
     assert wh.table_exists(table, schema="market_research")
     assert not wh.table_exists("nope_" + table, schema="market_research")
+    new_a = pd.DataFrame({"product": ["a"], "price": [7.0]})
+    wh.upsert_rows(table, new_a, key="product", keys=["a"], schema="market_research")
+    back = wh.read_table(table, schema="market_research").sort_values("product")
+    assert back.values.tolist() == [["a", 7.0], ["b", 12.0]]

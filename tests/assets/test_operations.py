@@ -1,0 +1,90 @@
+"""Run metadata ingestion from a real (temporary, SQLite) Dagster instance into DuckDB."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from assets.operations import run_metadata
+from orchestration_project.run_metadata import SCHEMA, ingest
+from resources.warehouse import DuckDBWarehouse
+
+
+@dg.asset
+def good() -> int:
+    return 1
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="counted")])
+def counted(good: int):  # noqa: ANN201
+    yield dg.Output(good + 1, metadata={"row_count": 2})
+    yield dg.AssetCheckResult(passed=True)
+
+
+@dg.asset
+def flaky() -> int:
+    raise ConnectionResetError("upstream closed the connection")
+
+
+def _run(instance: dg.DagsterInstance, assets: list) -> None:
+    dg.materialize(assets, instance=instance, raise_on_error=False)
+
+
+@pytest.fixture
+def instance(tmp_path: Path):  # noqa: ANN201
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as inst:
+        yield inst
+
+
+def test_runs_steps_materialisations_checks_and_failures_land(instance, tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    _run(instance, [good, counted])
+    _run(instance, [flaky])
+    res = ingest(instance, wh)
+    assert res.runs == 2 and res.events > 10
+    runs = wh.read_table("runs", schema=SCHEMA)
+    assert sorted(runs["status"]) == ["FAILURE", "SUCCESS"]
+    steps = wh.read_table("steps", schema=SCHEMA)
+    assert set(steps["step_key"]) == {"good", "counted", "flaky"}
+    assert (steps.loc[steps["step_key"] == "flaky", "status"] == "FAILURE").all()
+    assert steps["duration_s"].notna().all()
+    mats = wh.read_table("materializations", schema=SCHEMA)
+    assert mats.set_index("asset_key").loc["counted", "row_count"] == 2
+    checks = wh.read_table("check_results", schema=SCHEMA)
+    assert checks[["check_name", "passed"]].values.tolist() == [["positive", True]]
+    failures = wh.read_table("failures", schema=SCHEMA)
+    step_failure = failures[failures["step_key"] == "flaky"].iloc[0]
+    assert step_failure["error_class"] == "ConnectionResetError"
+    assert "upstream closed" in step_failure["message"]
+
+
+def test_ingestion_is_incremental_and_idempotent(instance, tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    _run(instance, [good])
+    first = ingest(instance, wh)
+    t0 = time.perf_counter()
+    again = ingest(instance, wh)
+    assert time.perf_counter() - t0 < 1.0
+    assert (again.runs, again.events) == (0, 0)
+    _run(instance, [good, counted])
+    third = ingest(instance, wh)
+    assert third.runs == 1 and first.runs == 1
+    runs = wh.read_table("runs", schema=SCHEMA)
+    assert runs["run_id"].is_unique and len(runs) == 2
+    steps = wh.read_table("steps", schema=SCHEMA)
+    assert not steps.duplicated(["run_id", "step_key"]).any()
+
+
+def test_the_asset_ingests_its_own_instance(instance, tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    _run(instance, [good])
+    result = dg.materialize([run_metadata], instance=instance, resources={"warehouse": wh})
+    assert result.success
+    md = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    assert md["runs_ingested"].value >= 1
+    assert isinstance(wh.read_table("runs", schema=SCHEMA), pd.DataFrame)
