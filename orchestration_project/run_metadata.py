@@ -9,7 +9,7 @@ when the run changes (idempotent):
 | ``steps`` | step of a run | run_id, step_key, status, started_at, ended_at, duration_s, attempts |
 | ``materializations`` | asset materialisation | run_id, step_key, asset_key, at, row_count |
 | ``check_results`` | asset check evaluation | run_id, asset_key, check_name, passed, severity, at |
-| ``failures`` | step or run failure | run_id, step_key, error_class, message, at |
+| ``failures`` | step or run failure | run_id, step_key, error_class, message, failure_class, retryable, at |
 
 The cursor is the largest run ``update_timestamp`` ingested, stored in ``ingest_cursor``; runs
 updated after it are read again (a run still in progress is re-ingested when it changes). With
@@ -45,7 +45,15 @@ TABLE_COLUMNS = {
     "steps": ["run_id", "step_key", "status", "started_at", "ended_at", "duration_s", "attempts"],
     "materializations": ["run_id", "step_key", "asset_key", "at", "row_count"],
     "check_results": ["run_id", "asset_key", "check_name", "passed", "severity", "at"],
-    "failures": ["run_id", "step_key", "error_class", "message", "at"],
+    "failures": [
+        "run_id",
+        "step_key",
+        "error_class",
+        "message",
+        "failure_class",
+        "retryable",
+        "at",
+    ],
 }
 _DT = "datetime64[us, UTC]"
 _TYPES = {

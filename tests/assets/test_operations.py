@@ -61,6 +61,7 @@ def test_runs_steps_materialisations_checks_and_failures_land(instance, tmp_path
     step_failure = failures[failures["step_key"] == "flaky"].iloc[0]
     assert step_failure["error_class"] == "ConnectionResetError"
     assert "upstream closed" in step_failure["message"]
+    assert step_failure["failure_class"] == "transient_network" and step_failure["retryable"]
 
 
 def test_ingestion_is_incremental_and_idempotent(instance, tmp_path: Path) -> None:
