@@ -71,7 +71,7 @@ def classify_failure(error_class: str | None, message: str | None) -> Classifica
     """Classify one failure from its exception class name and message."""
     cls = error_class or ""
     msg = (message or "").lower()
-    for name, cls_pat, msg_pat in _RULES:
+    for name, cls_pat, _msg_pat in _RULES:
         if cls_pat and re.search(cls_pat, cls):
             return Classification(name, f"exception class {cls}", name in (TRANSIENT, TIMEOUT))
     for name, _cls_pat, msg_pat in _RULES:

@@ -26,6 +26,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from orchestration_project.failures import classify_failure
 from resources.warehouse import Warehouse
 
 SCHEMA = "operations"
@@ -180,12 +181,17 @@ def run_rows(record: Any, events: list[Any]) -> dict[str, list[dict[str, Any]]]:
             # Dagster wraps user errors: the class that says what happened is the cause's.
             while err is not None and err.cause is not None and err.cls_name.startswith("Dagster"):
                 err = err.cause
+            error_class = (err.cls_name if err else None) or "unknown"
+            message = ((err.message if err else ev.message) or "").strip()[:2000]
+            kind = classify_failure(error_class, message)
             out["failures"].append(
                 {
                     "run_id": rid,
                     "step_key": key,
-                    "error_class": (err.cls_name if err else None) or "unknown",
-                    "message": ((err.message if err else ev.message) or "").strip()[:2000],
+                    "error_class": error_class,
+                    "message": message,
+                    "failure_class": kind.failure_class,
+                    "retryable": kind.retryable,
                     "at": at,
                 }
             )
