@@ -96,7 +96,12 @@ def test_the_asset_graph_page_shows_the_market_research_assets(
             args=["--disable-background-networking", "--no-first-run"],
         )
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(webserver + "/asset-groups/market_research", timeout=60_000)
+        # The group's own lineage page (the global one collapses groups once there are two).
+        page.goto(
+            webserver + "/locations/orchestration_project/asset-groups/market_research",
+            timeout=60_000,
+        )
+        page.get_by_text("Lineage", exact=True).first.wait_for(timeout=60_000)
         for name in ASSETS:
             page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "asset_graph.png"))
