@@ -89,3 +89,28 @@ def test_the_asset_ingests_its_own_instance(instance, tmp_path: Path) -> None:
     md = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
     assert md["runs_ingested"].value >= 1
     assert isinstance(wh.read_table("runs", schema=SCHEMA), pd.DataFrame)
+
+
+def test_health_metrics_and_dashboard(instance, tmp_path: Path) -> None:
+    from assets.operations import health_metrics
+    from resources.environment import ReportsDir
+    from resources.warehouse import WarehouseIOManager
+
+    wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    _run(instance, [good, counted])
+    _run(instance, [flaky])
+    resources = {
+        "warehouse": wh,
+        "io_manager": WarehouseIOManager(warehouse=wh),
+        "reports_dir": ReportsDir(path=str(tmp_path / "reports")),
+    }
+    result = dg.materialize([run_metadata, health_metrics], instance=instance, resources=resources)
+    assert result.success
+    health = wh.read_table("health_metrics")
+    day = health[health["window"] == "24h"].set_index(["dimension", "entity"])
+    assert day.loc[("asset", "flaky"), "error_rate"] == 1.0
+    assert day.loc[("asset", "good"), "success_rate"] == 1.0
+    assert day.loc[("asset", "good"), "freshness_s"] >= 0
+    assert ("job", "__ephemeral_asset_job__") in day.index
+    html = (tmp_path / "reports" / "operations" / "health.html").read_text()
+    assert html.count("data:image/png;base64,") == 2
