@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_RELIABILITY = {
@@ -25,7 +25,18 @@ DEFAULT_RELIABILITY = {
 
 @dataclass(frozen=True)
 class Claim:
-    """One agent's statement of a fact's value, with where it came from."""
+    """One agent's statement of a fact's value, with where it came from.
+
+    Attributes:
+        value: hashable: a number, a string or a tuple such as ``(229.0, "USD")``.
+        source: the URL the value was read from.
+        source_kind: ``structured``, ``product_page``, ``pricing_page``, ``listing``,
+            ``review``, ``blog`` or ``unknown``.
+        agent: the agent that made the claim.
+        role: the agent's role (``verifier``, ``extractor``, ``summarizer``, …).
+        observed_at: when the source stated it (publication date), if known.
+        confidence: the agent's confidence, 0–1.
+    """
 
     value: Any
     source: str
@@ -38,7 +49,17 @@ class Claim:
 
 @dataclass
 class Decision:
-    """The value chosen, how sure we are, and why."""
+    """The value chosen, how sure we are, and why.
+
+    Attributes:
+        value: the winning value.
+        strategy: the strategy's name (``agreement`` when all claims agreed).
+        confidence: 0–1.
+        rationale: a sentence naming the winner and its sources, and why the others lost.
+        escalated: True when a person should review it.
+        claims: the claims decided on.
+        alternatives: ``repr(value)`` -> the strategy's score of each value.
+    """
 
     value: Any
     strategy: str
@@ -50,14 +71,23 @@ class Decision:
 
 
 def _fmt(value: Any) -> str:
+    """A value for people: ``(229.0, "USD")`` -> ``229.0 USD``."""
     if isinstance(value, tuple):
-        return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
+        return " ".join(str(v) for v in value)
+    return str(value)
 
 
-def _describe(c: Claim) -> str:
-    when = f", dated {c.observed_at.date().isoformat()}" if c.observed_at else ""
-    return f"{c.source_kind.replace('_', ' ')} {c.source}{when}"
+def _aware(d: datetime) -> datetime:
+    """Naive datetimes are taken as UTC, so naive and aware claims compare."""
+    return d if d.tzinfo is not None else d.replace(tzinfo=UTC)
+
+
+def _kind(c: Claim) -> str:
+    return {"structured": "structured data"}.get(c.source_kind, c.source_kind.replace("_", " "))
+
+
+def _date(c: Claim) -> str:
+    return c.observed_at.date().isoformat() if c.observed_at else "undated"
 
 
 def _group(claims: list[Claim]) -> dict[Any, list[Claim]]:
@@ -67,8 +97,23 @@ def _group(claims: list[Claim]) -> dict[Any, list[Claim]]:
     return groups
 
 
+def _sources(cs: list[Claim], limit: int = 3) -> str:
+    """``blog https://a (…), product page https://b (…)`` for up to ``limit`` claims."""
+    parts = [f"{_kind(c)} {c.source}" for c in cs[:limit]]
+    if len(cs) > limit:
+        parts.append(f"{len(cs) - limit} more")
+    return ", ".join(parts)
+
+
 class ReliabilityRecency:
-    """Score = reliability(source kind) × confidence × 0.5^(age / half-life); sum per value."""
+    """Score = reliability(source kind) × confidence × 0.5^(age / half-life); sum per value.
+
+    Age is measured from the newest dated claim; undated claims get recency 1.0.
+
+    Args:
+        reliability: overrides of ``DEFAULT_RELIABILITY`` (source kind -> 0–1).
+        half_life_days: after this many days a claim weighs half as much.
+    """
 
     name = "reliability_recency"
 
@@ -78,46 +123,73 @@ class ReliabilityRecency:
         self.reliability = {**DEFAULT_RELIABILITY, **(reliability or {})}
         self.half_life_days = half_life_days
 
+    def rel(self, c: Claim) -> float:
+        """The reliability of the claim's source kind."""
+        return self.reliability.get(c.source_kind, self.reliability.get("unknown", 0.3))
+
+    def recency(self, c: Claim, newest: datetime | None) -> float:
+        """0.5 ** (age_days / half_life_days), age relative to the newest dated claim."""
+        if newest is None or c.observed_at is None:
+            return 1.0
+        age = max((_aware(newest) - _aware(c.observed_at)).total_seconds() / 86400.0, 0.0)
+        return 0.5 ** (age / self.half_life_days)
+
     def score(self, c: Claim, newest: datetime | None) -> float:
         """The weight of one claim."""
-        rel = self.reliability.get(c.source_kind, self.reliability["unknown"])
-        recency = 1.0
-        if newest is not None and c.observed_at is not None:
-            age = max((newest - c.observed_at).total_seconds() / 86400.0, 0.0)
-            recency = 0.5 ** (age / self.half_life_days)
-        return rel * c.confidence * recency
+        return self.rel(c) * c.confidence * self.recency(c, newest)
+
+    def _describe(self, c: Claim, newest: datetime | None) -> str:
+        rec = self.recency(c, newest)
+        when = f"published {_date(c)}" if c.observed_at else "undated"
+        if rec < 0.5 and newest is not None and c.observed_at is not None:
+            days = (_aware(newest) - _aware(c.observed_at)).days
+            when += f", stale: {days} days older than the newest claim"
+        return f"{_kind(c)} {c.source} (reliability {self.rel(c):g}, {when})"
 
     def resolve(self, claims: list[Claim]) -> Decision:
-        """The value with the highest total score."""
-        dated = [c.observed_at for c in claims if c.observed_at is not None]
+        """The value with the highest total score; confidence = its share of all scores."""
+        dated = [_aware(c.observed_at) for c in claims if c.observed_at is not None]
         newest = max(dated) if dated else None
-        scores: dict[Any, float] = defaultdict(float)
-        for c in claims:
-            scores[c.value] += self.score(c, newest)
-        total = sum(scores.values()) or 1.0
-        winner = max(scores, key=lambda v: (scores[v], -len(str(v))))
         groups = _group(claims)
-        best = max(groups[winner], key=lambda c: self.score(c, newest))
-        losers = [v for v in scores if v != winner]
-        why = [
-            f"{_fmt(v)} from {', '.join(_describe(c) for c in groups[v][:3])} "
-            f"(weight {scores[v]:.2f})"
-            for v in losers
-        ]
+        scores: dict[Any, float] = {
+            v: sum(self.score(c, newest) for c in cs) for v, cs in groups.items()
+        }
+        total = sum(scores.values())
+        winner = max(scores, key=lambda v: (scores[v], len(groups[v])))
+        ranked_w = sorted(groups[winner], key=lambda c: -self.score(c, newest))
+        best = ranked_w[0]
+        why = []
+        for v in sorted((v for v in scores if v != winner), key=lambda v: -scores[v]):
+            cs = sorted(groups[v], key=lambda c: -self.score(c, newest))
+            reasons = []
+            if all(self.recency(c, newest) < 0.5 for c in cs):
+                reasons.append("stale")
+            if max(self.rel(c) for c in cs) < self.rel(best):
+                reasons.append("less reliable source")
+            if max(c.confidence for c in cs) < best.confidence:
+                reasons.append("lower confidence")
+            if len(cs) < len(ranked_w):
+                reasons.append("fewer sources")
+            why.append(
+                f"{_fmt(v)} from "
+                + ", ".join(self._describe(c, newest) for c in cs[:3])
+                + f" [score {scores[v]:.2f}; {', '.join(reasons) or 'lower total score'}]"
+            )
         rationale = (
-            f"{_fmt(winner)} from {_describe(best)} (weight {scores[winner]:.2f} of "
-            f"{total:.2f}: source reliability × confidence × recency) outweighs "
-            + "; ".join(why)
-            + "."
+            f"{_fmt(winner)} from "
+            + ", ".join(self._describe(c, newest) for c in ranked_w[:3])
+            + (f" and {len(ranked_w) - 3} more" if len(ranked_w) > 3 else "")
+            + f" [score {scores[winner]:.2f} of {total:.2f}; reliability × confidence × "
+            f"recency, half-life {self.half_life_days:g} days] outweighs " + "; ".join(why) + "."
         )
         return Decision(
             winner,
             self.name,
-            scores[winner] / total,
+            scores[winner] / total if total > 0 else 0.0,
             rationale,
             False,
-            claims,
-            {_fmt(v): round(s, 4) for v, s in scores.items()},
+            list(claims),
+            {repr(v): round(sc, 4) for v, sc in scores.items()},
         )
 
 
@@ -127,30 +199,44 @@ class MajorityVote:
     name = "majority_vote"
 
     def resolve(self, claims: list[Claim]) -> Decision:
-        """Count distinct sources per value."""
-        votes = {v: len({c.source for c in cs}) for v, cs in _group(claims).items()}
+        """Count distinct sources per value; confidence = the winner's share of the votes."""
+        groups = _group(claims)
+        votes = {v: len({c.source for c in cs}) for v, cs in groups.items()}
         ranked = sorted(votes.items(), key=lambda kv: -kv[1])
         winner, n = ranked[0]
-        tie = len(ranked) > 1 and ranked[1][1] == n
+        tied = [v for v, k in ranked[1:] if k == n]
         total = sum(votes.values())
-        rationale = (
-            f"{_fmt(winner)} is stated by {n} of {total} sources"
-            + (f"; tied with {_fmt(ranked[1][0])}: needs a person" if tie else "")
-            + "."
+        others = "; ".join(
+            f"{_fmt(v)} by {k} ({_sources(groups[v])})" for v, k in ranked if v != winner
         )
+        rationale = (
+            f"{_fmt(winner)} is stated by {n} of {total} distinct sources "
+            f"({_sources(groups[winner])})"
+        )
+        if tied:
+            rationale += (
+                f"; tied with {', '.join(_fmt(v) for v in tied)}: no majority, needs a person"
+                f" ({others})."
+            )
+        else:
+            rationale += f", more than {others}."
         return Decision(
             winner,
             self.name,
             n / total,
             rationale,
-            tie,
-            claims,
-            {_fmt(v): float(k) for v, k in votes.items()},
+            bool(tied),
+            list(claims),
+            {repr(v): float(k) for v, k in votes.items()},
         )
 
 
 class RolePriority:
-    """The claim of the most trusted role wins (ties in a role: the most confident claim)."""
+    """The claim of the most trusted role wins (ties in a role: the most confident claim).
+
+    Args:
+        ranking: roles from most to least trusted; unlisted roles rank last.
+    """
 
     name = "role_priority"
 
@@ -161,14 +247,39 @@ class RolePriority:
         return self.ranking.index(role) if role in self.ranking else len(self.ranking)
 
     def resolve(self, claims: list[Claim]) -> Decision:
-        """Pick by role rank, then confidence."""
-        best = min(claims, key=lambda c: (self._rank(c.role), -c.confidence))
-        others = sorted({c.role or "?" for c in claims if c.value != best.value})
-        rationale = (
-            f"{_fmt(best.value)} from role {best.role!r} ({best.source}) ranks above "
-            f"{', '.join(repr(r) for r in others) or 'no other role'}."
+        """Pick by role rank, then confidence; confidence = the winning claim's confidence.
+
+        Escalated when a claim of the same role and the same confidence states another value.
+        """
+        ordered = sorted(claims, key=lambda c: (self._rank(c.role), -c.confidence))
+        best = ordered[0]
+        losers = [c for c in ordered if c.value != best.value]
+        tie = any(
+            self._rank(c.role) == self._rank(best.role) and c.confidence == best.confidence
+            for c in losers
         )
-        return Decision(best.value, self.name, best.confidence, rationale, False, claims)
+
+        def why(c: Claim) -> str:
+            if self._rank(c.role) == self._rank(best.role):
+                return f"same role, confidence {c.confidence:g}"
+            return f"role {c.role or '?'!r} ranks lower"
+
+        rationale = (
+            f"{_fmt(best.value)} from role {best.role or '?'!r} ({best.source}, confidence "
+            f"{best.confidence:g}) wins over "
+            + (
+                "; ".join(f"{_fmt(c.value)} from {c.source} ({why(c)})" for c in losers[:5])
+                or "no other value"
+            )
+            + f" (ranking: {' > '.join(self.ranking)})"
+            + ("; tied within the role: needs a person." if tie else ".")
+        )
+        alternatives: dict[str, float] = {}
+        for c in ordered:
+            alternatives.setdefault(repr(c.value), float(len(self.ranking) - self._rank(c.role)))
+        return Decision(
+            best.value, self.name, best.confidence, rationale, tie, list(claims), alternatives
+        )
 
 
 def _snap(claims: list[Claim], tolerance: float) -> list[Claim]:
@@ -237,10 +348,10 @@ class ConflictResolver:
                 "agreement",
                 conf,
                 f"all {len(claims)} claims agree on {_fmt(value)} "
-                f"({len({c.source for c in claims})} sources).",
+                f"({len({c.source for c in claims})} sources: {_sources(claims)}).",
                 conf < self.escalation_threshold,
                 claims,
-                {_fmt(value): 1.0},
+                {repr(value): 1.0},
             )
             return d
         d = self.strategy.resolve(claims)

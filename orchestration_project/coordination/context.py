@@ -8,6 +8,8 @@ processes, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from orchestration_project.coordination.store import CoordinationStore, facts
+
+# First key of the two-key pg_advisory_xact_lock taken by fact writers ("fact" in ASCII); the
+# bus's one-key (bigint) publish lock lives in a separate lock space.
+_FACT_LOCK_CLASS = 0x66616374
 
 
 @dataclass(frozen=True)
@@ -34,14 +40,33 @@ class Fact:
 
 
 class VersionConflict(RuntimeError):
-    """Someone else wrote the fact since the writer read it."""
+    """Someone else wrote the fact since the writer read it (compare-and-set failed).
 
-    def __init__(self, namespace: str, key: str, expected: int | None, current: Fact | None):
+    Attributes:
+        namespace: the fact's namespace.
+        key: the fact's key.
+        expected: the version the writer expected (None: "must not exist yet").
+        current: the latest version now stored, or None.
+    """
+
+    def __init__(
+        self, namespace: str, key: str, expected: int | None, current: Fact | None
+    ) -> None:
         super().__init__(
             f"{namespace}/{key}: expected version {expected}, found "
             f"{current.version if current else 'none'}"
         )
+        self.namespace = namespace
+        self.key = key
+        self.expected = expected
         self.current = current
+
+
+def _utc(d: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: they were written as UTC."""
+    if d is None or d.tzinfo is not None:
+        return d
+    return d.replace(tzinfo=UTC)
 
 
 def _fact(r: Any) -> Fact:
@@ -49,24 +74,28 @@ def _fact(r: Any) -> Fact:
         r.namespace,
         r.key,
         r.value,
-        r.version,
+        int(r.version),
         r.source,
         r.agent,
-        r.observed_at,
-        r.confidence,
-        r.written_at,
+        _utc(r.observed_at),
+        float(r.confidence),
+        _utc(r.written_at),
     )
 
 
 class SharedContext:
-    """Versioned facts in a ``CoordinationStore``."""
+    """Versioned facts in a ``CoordinationStore``: a blackboard the agents share.
+
+    Args:
+        store: the coordination store holding ``context_facts``.
+    """
 
     def __init__(self, store: CoordinationStore) -> None:
         self.store = store
 
     def get(self, namespace: str, key: str) -> Fact | None:
         """The latest version of a fact, or None."""
-        with self.store.engine.connect() as c:
+        with self.store.read() as c:
             return self._latest(c, namespace, key)
 
     def _latest(self, conn: sa.Connection, namespace: str, key: str) -> Fact | None:
@@ -90,36 +119,41 @@ class SharedContext:
         confidence: float = 1.0,
         observed_at: datetime | None = None,
     ) -> Fact:
-        """Write a new version if the current one is ``expected_version`` (None: no fact yet)."""
-        now = datetime.now(UTC)
+        """Compare-and-set: write a new version if the current one is ``expected_version``.
+
+        Args:
+            namespace: the fact's namespace.
+            key: the fact's key.
+            value: a JSON-able value.
+            expected_version: the version the writer read; None means "must not exist yet".
+            source: provenance (e.g. the URL the value came from).
+            agent: the writing agent.
+            confidence: 0–1.
+            observed_at: when the source stated the value (UTC), if known.
+
+        Returns:
+            The new version (``expected_version + 1``, or 1).
+
+        Raises:
+            VersionConflict: the current version differs (``.current`` holds it), also when a
+                concurrent writer took the same next version first (the primary key
+                (namespace, key, version) lets only one of them insert it).
+        """
+        observed_at = _utc(observed_at)
         try:
             with self.store.transaction() as conn:
-                current = self._latest(conn, namespace, key)
+                current = self._lock_latest(conn, namespace, key)
                 current_version = current.version if current else None
                 if current_version != expected_version:
                     raise VersionConflict(namespace, key, expected_version, current)
-                version = (expected_version or 0) + 1
-                conn.execute(
-                    facts.insert(),
-                    [
-                        {
-                            "namespace": namespace,
-                            "key": key,
-                            "version": version,
-                            "value": value,
-                            "source": source,
-                            "agent": agent,
-                            "observed_at": observed_at,
-                            "confidence": confidence,
-                            "written_at": now,
-                        }
-                    ],
-                )
+                return self._insert(
+                    conn, namespace, key, value, (expected_version or 0) + 1,
+                    source, agent, confidence, observed_at,
+                )  # fmt: skip
         except sa.exc.IntegrityError as exc:  # a concurrent writer took this version
             raise VersionConflict(
                 namespace, key, expected_version, self.get(namespace, key)
             ) from exc
-        return Fact(namespace, key, value, version, source, agent, observed_at, confidence, now)
 
     def update(
         self,
@@ -130,28 +164,98 @@ class SharedContext:
         source: str,
         agent: str,
         confidence: float = 1.0,
-        retries: int = 50,
+        retries: int = 20,
     ) -> Fact:
-        """Read, compute ``fn(old_value)`` and compare-and-set, retrying on conflicts."""
-        for _ in range(retries):
-            current = self.get(namespace, key)
+        """Read, compute ``fn(old_value)`` and compare-and-set, retrying on conflicts.
+
+        Each attempt runs in one short transaction that first takes the fact's lock (SQLite:
+        ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock on the key), so
+        updaters of one fact queue instead of colliding; the version's primary key still
+        arbitrates against any other writer, and a lost race is retried after a jittered pause.
+
+        Args:
+            namespace: the fact's namespace.
+            key: the fact's key.
+            fn: old value (None when the fact does not exist) -> new value; it may run several
+                times and runs inside the transaction, so it must be quick and side-effect free.
+            source: provenance of the new value.
+            agent: the writing agent.
+            confidence: confidence of the new value.
+            retries: how many attempts before giving up.
+
+        Returns:
+            The version written.
+
+        Raises:
+            VersionConflict: still conflicting after ``retries`` attempts.
+        """
+        last: Exception | None = None
+        for attempt in range(max(retries, 1)):
             try:
-                return self.put(
-                    namespace,
-                    key,
-                    fn(current.value if current else None),
-                    expected_version=current.version if current else None,
-                    source=source,
-                    agent=agent,
-                    confidence=confidence,
+                with self.store.transaction() as conn:
+                    current = self._lock_latest(conn, namespace, key)
+                    new = fn(current.value if current else None)
+                    version = (current.version if current else 0) + 1
+                    return self._insert(
+                        conn, namespace, key, new, version, source, agent, confidence, None
+                    )
+            except sa.exc.IntegrityError as exc:  # a concurrent writer took this version
+                last = exc
+                # jittered backoff: contenders spread out instead of colliding again
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+        raise VersionConflict(namespace, key, None, self.get(namespace, key)) from last
+
+    def _lock_latest(self, conn: sa.Connection, namespace: str, key: str) -> Fact | None:
+        """Serialise writers of one fact for this transaction, then read its latest version.
+
+        SQLite: ``BEGIN IMMEDIATE`` already holds the database's write lock. PostgreSQL: a
+        transaction-scoped advisory lock on (``'fact'``, hash of namespace and key); a hash
+        collision only makes two facts' writers queue.
+        """
+        if not self.store.is_sqlite:
+            conn.execute(
+                sa.select(
+                    sa.func.pg_advisory_xact_lock(
+                        _FACT_LOCK_CLASS, sa.func.hashtext(f"{namespace}\x1f{key}")
+                    )
                 )
-            except VersionConflict:
-                continue
-        raise VersionConflict(namespace, key, None, self.get(namespace, key))
+            )
+        return self._latest(conn, namespace, key)
+
+    def _insert(
+        self,
+        conn: sa.Connection,
+        namespace: str,
+        key: str,
+        value: Any,
+        version: int,
+        source: str,
+        agent: str,
+        confidence: float,
+        observed_at: datetime | None,
+    ) -> Fact:
+        now = datetime.now(UTC)
+        conn.execute(
+            facts.insert(),
+            [
+                {
+                    "namespace": namespace,
+                    "key": key,
+                    "version": version,
+                    "value": value,
+                    "source": source,
+                    "agent": agent,
+                    "observed_at": observed_at,
+                    "confidence": confidence,
+                    "written_at": now,
+                }
+            ],
+        )
+        return Fact(namespace, key, value, version, source, agent, observed_at, confidence, now)
 
     def history(self, namespace: str, key: str) -> list[Fact]:
         """Every version of a fact, oldest first."""
-        with self.store.engine.connect() as c:
+        with self.store.read() as c:
             rows = c.execute(
                 sa.select(facts)
                 .where(facts.c.namespace == namespace, facts.c.key == key)
@@ -173,7 +277,7 @@ class SharedContext:
             .where(facts.c.namespace == namespace)
             .order_by(facts.c.key)
         )
-        with self.store.engine.connect() as c:
+        with self.store.read() as c:
             return [_fact(r) for r in c.execute(q)]
 
     def snapshot(self, namespace: str) -> dict[str, Any]:

@@ -1,31 +1,50 @@
 """The store behind the message bus and the shared context.
 
-Locally a SQLite file in WAL mode: many processes may read while one writes; write transactions
-begin with ``BEGIN IMMEDIATE`` (in ``transaction()``) so concurrent writers queue on ``busy_timeout`` instead of failing
-when a read transaction tries to upgrade. In production PostgreSQL, through the same SQLAlchemy
-Core code, chosen only by the URL.
+Locally a SQLite file in WAL mode: many processes may read while one writes. Every transaction
+that may write begins with ``BEGIN IMMEDIATE`` (SQLAlchemy's documented pysqlite recipe), so
+concurrent writers queue on ``busy_timeout`` instead of failing when a read lock would have to be
+upgraded; read-only paths of this package use ``read()`` (a plain deferred ``BEGIN``), which
+never blocks in WAL mode. In production PostgreSQL, through the same SQLAlchemy Core code,
+chosen only by the URL.
+
+Tables (all on ``metadata``):
+
+* ``bus_messages`` — offset (autoincrement PK), topic, key, message_id (unique), causation_id,
+  payload (JSON), created_at.
+* ``bus_offsets`` — (group_name, topic) PK, committed offset, updated_at.
+* ``bus_processed`` — (group_name, message_id) PK, attempts, done.
+* ``bus_dead_letters`` — (group_name, message_id) PK, topic, offset, error, attempts, failed_at.
+* ``context_facts`` — (namespace, key, version) PK, value (JSON), source, agent, observed_at,
+  confidence, written_at.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# BIGSERIAL on PostgreSQL; INTEGER PRIMARY KEY (the rowid) on SQLite.
+_OFFSET = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 messages = sa.Table(
     "bus_messages",
     metadata,
-    sa.Column("offset", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("topic", sa.String(300), nullable=False, index=True),
+    sa.Column("offset", _OFFSET, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(300), nullable=False),
     sa.Column("key", sa.String(300), nullable=False),
     sa.Column("message_id", sa.String(200), nullable=False, unique=True),
     sa.Column("causation_id", sa.String(200)),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_bus_messages_topic_offset", "topic", "offset"),
+    sqlite_autoincrement=True,  # offsets are never reused, even after deletes
 )
 
 offsets = sa.Table(
@@ -33,7 +52,7 @@ offsets = sa.Table(
     metadata,
     sa.Column("group_name", sa.String(300), primary_key=True),
     sa.Column("topic", sa.String(300), primary_key=True),
-    sa.Column("committed", sa.Integer, nullable=False),
+    sa.Column("committed", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -52,7 +71,7 @@ dead_letters = sa.Table(
     sa.Column("group_name", sa.String(300), primary_key=True),
     sa.Column("message_id", sa.String(200), primary_key=True),
     sa.Column("topic", sa.String(300), nullable=False),
-    sa.Column("offset", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
@@ -83,15 +102,13 @@ class CoordinationStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.is_sqlite = url.startswith("sqlite")
+        self.is_sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
         if self.is_sqlite:
             path = sa.engine.make_url(url).database
-            if path:
-                from pathlib import Path
-
+            if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine = sa.create_engine(
-                url, connect_args={"timeout": 60, "check_same_thread": False}
+                url, connect_args={"timeout": 30, "check_same_thread": False}
             )
             _sqlite_immediate_transactions(self.engine)
         else:
@@ -99,25 +116,38 @@ class CoordinationStore:
         self.create_tables(metadata)
 
     def create_tables(self, md: sa.MetaData) -> None:
-        """Create ``md``'s tables if missing (safe when several processes race to do it)."""
-        for _ in range(5):
+        """Create ``md``'s tables and indexes if missing (``checkfirst``).
+
+        Safe when several processes race to do it: on SQLite the check and the CREATE run in
+        one ``BEGIN IMMEDIATE`` transaction; on PostgreSQL a racing creator's duplicate-object
+        error is caught and the creation retried (it then finds everything present).
+        """
+        for attempt in range(6):
             try:
-                with self.transaction() as conn:  # BEGIN IMMEDIATE on SQLite: no upgrade deadlock
+                with self.transaction() as conn:
                     md.create_all(conn, checkfirst=True)
                 return
-            except sa.exc.OperationalError as exc:  # a racing process created them first
-                if "already exists" not in str(exc):
+            except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
+                text = str(exc).lower()
+                racing = "already exists" in text or "duplicate" in text or "unique" in text
+                if not racing or attempt == 5:
                     raise
-            except sa.exc.IntegrityError:
-                continue
+                time.sleep(0.05 * (attempt + 1))
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """A connection inside one transaction (committed on success, rolled back on error)."""
+        """A connection inside one transaction (``engine.begin()``): committed on success,
+        rolled back on error. On SQLite it starts with ``BEGIN IMMEDIATE``."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A connection for reads only: on SQLite a deferred ``BEGIN``, which takes no write
+        lock and so never waits for a writer (WAL). Do not write with it."""
         with self.engine.connect() as conn:
-            conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                yield conn
+            conn.execution_options(sqlite_deferred=True)
+            yield conn
 
     def insert_ignore(self, table: sa.Table) -> Any:
         """An INSERT that silently skips rows whose key already exists (both dialects)."""
@@ -133,20 +163,21 @@ class CoordinationStore:
 
 
 def _sqlite_immediate_transactions(engine: sa.Engine) -> None:
-    """SQLAlchemy's documented recipe: let SQLAlchemy, not pysqlite, emit BEGIN, and make it
-    BEGIN IMMEDIATE so writers take the lock up front; WAL and a busy timeout per connection."""
+    """SQLAlchemy's documented pysqlite recipe: stop pysqlite from emitting BEGIN itself and
+    emit it from SQLAlchemy's ``begin`` event — as ``BEGIN IMMEDIATE``, so writers take the
+    write lock up front and queue on the busy timeout. WAL, busy timeout and
+    ``synchronous=NORMAL`` are set on every new connection."""
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
+        dbapi_conn.isolation_level = None  # pysqlite emits no BEGIN of its own
         cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        # Writers (``transaction()``) take the write lock up front; readers don't block anyone.
-        immediate = conn.get_execution_options().get("sqlite_immediate")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        deferred = conn.get_execution_options().get("sqlite_deferred")
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")

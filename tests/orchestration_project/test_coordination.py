@@ -58,7 +58,7 @@ def test_messages_keep_their_order_and_publishing_is_idempotent(url: str) -> Non
     bus = MessageBus(CoordinationStore(url))
     for i in range(5):
         bus.publish("t", "k1", {"i": i}, message_id=f"m{i}")
-    assert bus.publish("t", "k1", {"i": 0}, message_id="m0") is False
+    assert bus.publish("t", "k1", {"i": 0}, message_id="m0") is None
     assert (
         bus.publish_many(
             [
