@@ -1,0 +1,121 @@
+"""Unit tests for NAB scoring (hand-computed cases) and a small corpus smoke test."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ml.anomaly import DEFAULT_THRESHOLD, score_series
+from ml.nab import (
+    LOW_FN,
+    STANDARD,
+    NabFile,
+    default_nab_dir,
+    load_corpus,
+    probation_rows,
+    scaled_sigmoid,
+    score_corpus,
+    score_file,
+)
+
+N = 1000  # warm-up = 150 rows
+WINDOW = (500, 599)  # width 100
+
+
+def make_file(windows: list[tuple[int, int]] | None = None, name: str = "cat/f.csv") -> NabFile:
+    ts = np.datetime64("2020-01-01T00:00:00", "ns") + np.arange(N) * np.timedelta64(5, "m")
+    return NabFile(name=name, timestamps=ts, values=np.zeros(N), windows=windows or [WINDOW])
+
+
+def detect_at(*rows: int) -> np.ndarray:
+    d = np.zeros(N, dtype=bool)
+    d[list(rows)] = True
+    return d
+
+
+def test_sigmoid_and_probation() -> None:
+    assert scaled_sigmoid(-1.0) == pytest.approx(0.98661, abs=1e-5)
+    assert scaled_sigmoid(0.0) == 0.0
+    assert scaled_sigmoid(3.5) == -1.0
+    assert probation_rows(1000) == 150
+    assert probation_rows(15000) == 750
+
+
+def test_detection_at_window_start_is_full_tp() -> None:
+    fs = score_file(make_file(), detect_at(500), STANDARD)
+    assert fs.tp == pytest.approx(1.0)
+    assert fs.fn == 0.0 and fs.fp == 0.0
+    assert fs.delays_min == [0.0]
+
+
+def test_detection_at_window_end_is_almost_zero() -> None:
+    fs = score_file(make_file(), detect_at(599), STANDARD)
+    expected = (2 / (1 + math.exp(5 * -0.01)) - 1) / scaled_sigmoid(-1.0)
+    assert fs.tp == pytest.approx(expected)
+    assert 0 < fs.tp < 0.03
+
+
+def test_only_earliest_detection_in_window_counts() -> None:
+    fs = score_file(make_file(), detect_at(550, 520, 590), STANDARD)
+    y = -(599 - 520 + 1) / 100
+    assert fs.tp == pytest.approx(scaled_sigmoid(y) / scaled_sigmoid(-1.0))
+    assert fs.fp == 0.0
+
+
+def test_missed_window_costs_fn_weight() -> None:
+    assert score_file(make_file(), detect_at(), STANDARD).raw == -1.0
+    assert score_file(make_file(), detect_at(), LOW_FN).raw == -2.0
+
+
+def test_false_positives() -> None:
+    f = make_file()
+    # Far behind the window (y = 400 / 99 > 3): the full FP weight.
+    assert score_file(f, detect_at(999), STANDARD).fp == pytest.approx(-0.11)
+    # Before any window: -1 * FP weight.
+    assert score_file(f, detect_at(300), STANDARD).fp == pytest.approx(-0.11)
+    # Right behind the window: almost free.
+    near = score_file(f, detect_at(601), STANDARD).fp
+    assert near == pytest.approx(0.11 * scaled_sigmoid(2 / 99))
+    assert -0.01 < near < 0
+    # Warm-up detections are ignored.
+    assert score_file(f, detect_at(10), STANDARD).raw == -1.0
+
+
+def test_false_alerts_merged_within_an_hour() -> None:
+    f = make_file()
+    # rows 900, 905, 910 are 25 min apart -> one alert; 990 is far -> a second one
+    fs = score_file(f, detect_at(900, 905, 910, 990), STANDARD)
+    assert fs.false_alerts == 2
+
+
+def test_null_and_perfect_normalise_to_0_and_100() -> None:
+    files = [make_file(name="a/1.csv"), make_file([(300, 349), (700, 799)], name="a/2.csv")]
+    null = {f.name: np.zeros(N) for f in files}
+    perfect = {}
+    for f in files:
+        s = np.zeros(N)
+        for left, _ in f.windows:
+            s[left] = 1.0
+        perfect[f.name] = s
+    assert score_corpus(files, null, 0.5).normalized == pytest.approx(0.0)
+    res = score_corpus(files, perfect, 0.5)
+    assert res.normalized == pytest.approx(100.0)
+    assert res.caught_share == 1.0 and res.median_delay_min == 0.0
+
+
+@pytest.mark.skipif(not default_nab_dir().exists(), reason="NAB data not available")
+def test_corpus_smoke() -> None:
+    names = [
+        "artificialWithAnomaly/art_daily_jumpsup.csv",
+        "realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv",
+        "artificialNoAnomaly/art_flatline.csv",
+    ]
+    files = load_corpus(names=names)
+    assert len(files) == 3
+    scores = {f.name: score_series(f.values) for f in files}
+    res = score_corpus(files, scores, DEFAULT_THRESHOLD, STANDARD)
+    assert res.n_windows == 2
+    assert res.normalized > 0.0
+    assert all(s.min() >= 0.0 and s.max() <= 1.0 for s in scores.values())
