@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+USER_AGENT = "orchestration-project-agent/0.1 (+research)"
 OUTCOMES = (
     "ok",
     "timeout",
@@ -159,7 +160,7 @@ class HttpFetcher(dg.ConfigurableResource):
     timeout_s: float = Field(default=5.0, description="Total time allowed per page (s).")
     max_bytes: int = Field(default=2_000_000, description="Largest body read (bytes).")
     max_redirects: int = Field(default=5, description="Redirect hops followed.")
-    user_agent: str = Field(default="orchestration-project-agent/0.1", description="User-Agent.")
+    user_agent: str = Field(default=USER_AGENT, description="User-Agent header sent.")
     allowed_domains: list[str] = Field(
         default=[], description="host, *.domain or host:port entries; empty: any public host."
     )
@@ -396,7 +397,8 @@ class BrowserFetcher(dg.ConfigurableResource):
     each redirect hop) passes the URL policy or is aborted and counted in
     ``blocked_requests``. The main document is fetched through the route so its size is capped,
     its status and type checked before Chromium renders it, and its redirects checked hop by
-    hop. ``session()`` keeps one browser open for several batches.
+    hop. Each batch (``fetch_many`` call) runs in a fresh browser context; ``session()`` keeps
+    one browser open for several batches.
     """
 
     executable_path: str | None = Field(default=None, description="Chromium; None: find it.")
@@ -419,7 +421,7 @@ class BrowserFetcher(dg.ConfigurableResource):
     block_resource_types: list[str] = Field(
         default=["image", "media", "font"], description="Sub-resource types never loaded."
     )
-    user_agent: str = Field(default="orchestration-project-agent/0.1", description="User-Agent.")
+    user_agent: str = Field(default=USER_AGENT, description="User-Agent header sent.")
 
     def policy(self) -> UrlPolicy:
         """The URL policy these settings describe.
@@ -447,7 +449,7 @@ class BrowserFetcher(dg.ConfigurableResource):
 
     @contextmanager
     def session(self) -> Iterator[BrowserSession]:
-        """One browser (and one fresh context) kept open for several calls.
+        """One browser kept open for several calls (each batch gets a fresh context).
 
         Yields:
             A ``BrowserSession`` with ``fetch(url)`` and ``fetch_many(urls)``.
@@ -526,7 +528,7 @@ class BrowserSession:
         self._reasons: dict[tuple[str, str, int | None], str | None] = {}
         self._pw: Any = None
         self._browser: Any = None
-        self._context: Any = None
+        self._contexts: set[Any] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="browser-fetcher", daemon=True
@@ -559,15 +561,20 @@ class BrowserSession:
             self._browser = await self._pw.chromium.launch(
                 executable_path=exe, headless=True, args=CHROMIUM_ARGS
             )
-        self._context = await self._browser.new_context(
+        self._sem = asyncio.Semaphore(max(1, self.cfg.max_concurrency))
+
+    async def _new_context(self) -> Any:
+        """A fresh context (no cookies or storage from earlier batches), fully routed."""
+        context = await self._browser.new_context(
             user_agent=self.cfg.user_agent,
             service_workers="block",  # their requests would bypass routing
             accept_downloads=False,
         )
-        await self._context.route("**/*", self._route)
-        await self._context.route_web_socket("**/*", self._route_ws)
-        self._context.on("page", self._on_page)
-        self._sem = asyncio.Semaphore(max(1, self.cfg.max_concurrency))
+        self._contexts.add(context)
+        await context.route("**/*", self._route)
+        await context.route_web_socket("**/*", self._route_ws)
+        context.on("page", self._on_page)
+        return context
 
     # -- public -------------------------------------------------------------------------------
     def fetch_many(self, urls: list[str]) -> list[FetchResult]:
@@ -595,13 +602,13 @@ class BrowserSession:
         return self.fetch_many([url])[0]
 
     def close(self) -> None:
-        """Close the context, the browser and Playwright, then stop the loop thread."""
+        """Close open contexts, the browser and Playwright, then stop the loop thread."""
         if not self._thread.is_alive():
             return
 
         async def _close() -> None:
             for step in (
-                getattr(self._context, "close", None),
+                *(c.close for c in list(self._contexts)),
                 getattr(self._browser, "close", None),
                 getattr(self._pw, "stop", None),
             ):
@@ -619,7 +626,14 @@ class BrowserSession:
 
     # -- pages --------------------------------------------------------------------------------
     async def _many(self, urls: list[str]) -> list[FetchResult]:
-        return list(await asyncio.gather(*(self._one(u) for u in urls)))
+        """One batch in its own fresh context, closed afterwards."""
+        context = await self._new_context()
+        try:
+            return list(await asyncio.gather(*(self._one(context, u) for u in urls)))
+        finally:
+            self._contexts.discard(context)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(context.close(), 15)
 
     async def _verdict(self, url: str) -> str | None:
         """The policy's refusal of ``url`` as a sentence (None: allowed).
@@ -643,7 +657,7 @@ class BrowserSession:
         reason = self._reasons[key]
         return None if reason is None else str(BlockedUrlError(url, reason))
 
-    async def _one(self, url: str) -> FetchResult:
+    async def _one(self, context: Any, url: str) -> FetchResult:
         async with self._sem:
             t0 = time.perf_counter()
             st = _PageState(expect=url, final=url)
@@ -669,7 +683,7 @@ class BrowserSession:
             page = None
             late = f"the page was not rendered within {self.cfg.timeout_s:g} s"
             try:
-                page = await self._context.new_page()
+                page = await context.new_page()
                 self._pages[page] = st
                 # The time limit starts once the page is open: opening it is our overhead.
                 html = await asyncio.wait_for(self._render(page, st), self.cfg.timeout_s)
