@@ -344,6 +344,69 @@ def score_corpus(
     )
 
 
+def _file_curve(
+    f: NabFile, scores: np.ndarray, grid: np.ndarray, profile: Profile
+) -> tuple[np.ndarray, int]:
+    """Raw NAB score of one file at every threshold of ``grid`` (vectorised).
+
+    Equivalent to ``score_file(f, scores >= t, profile).raw`` for each ``t`` (up to the
+    order of floating-point additions), in O((n + len(grid)) log n) instead of O(n len(grid)).
+
+    Returns:
+        ``(raw scores per threshold, number of scored windows)``.
+    """
+    s = np.asarray(scores, dtype=float)
+    raw = np.zeros(len(grid))
+    windows = sorted(f.windows)
+    scored = f.scored_windows
+    for k in scored:
+        left, right = windows[k]
+        a = max(left, f.probation)
+        run_max = np.maximum.accumulate(s[a : right + 1])
+        first = np.searchsorted(run_max, grid, side="left")  # first row with score >= t
+        hit = first < len(run_max)
+        tp = f.tp_value[a : right + 1][np.minimum(first, len(run_max) - 1)]
+        raw += np.where(hit, profile.tp_weight * tp, -profile.fn_weight)
+    outside = np.flatnonzero(f.window_id == -1)
+    so = s[outside]
+    order = np.argsort(-so, kind="stable")
+    pen = np.concatenate(([0.0], np.cumsum(f.fp_penalty[outside][order])))
+    n_above = np.searchsorted(-so[order], -grid, side="right")  # rows with score >= t
+    raw += profile.fp_weight * pen[n_above]
+    return raw, len(scored)
+
+
+def threshold_curve(
+    files: Sequence[NabFile],
+    scores: Mapping[str, np.ndarray],
+    grid: Sequence[float],
+    profile: Profile = STANDARD,
+) -> np.ndarray:
+    """Normalised NAB score of a set of files at every threshold of ``grid``.
+
+    Args:
+        files: Labelled files.
+        scores: Anomaly scores per file name.
+        grid: Candidate thresholds.
+        profile: Cost profile.
+
+    Returns:
+        One normalised score per threshold (same values as :func:`score_corpus`).
+    """
+    g = np.asarray(grid, dtype=float)
+    raw = np.zeros(len(g))
+    n_win = 0
+    for f in files:
+        r, w = _file_curve(f, scores[f.name], g, profile)
+        raw += r
+        n_win += w
+    null = -profile.fn_weight * n_win
+    perfect = profile.tp_weight * n_win
+    if perfect == null:
+        return np.zeros(len(g))
+    return 100.0 * (raw - null) / (perfect - null)
+
+
 def best_threshold(
     files: Sequence[NabFile],
     scores: Mapping[str, np.ndarray],
@@ -356,16 +419,17 @@ def best_threshold(
         files: Labelled files to tune on.
         scores: Anomaly scores per file name.
         profile: Cost profile.
-        grid: Candidate thresholds; defaults to 0.50..0.999 in fine steps.
+        grid: Candidate thresholds; defaults to 0.05..0.9975 in steps of 0.0025.
 
     Returns:
         ``(threshold, normalised score)`` of the best candidate (lowest threshold on ties).
     """
     if grid is None:
         grid = np.round(np.arange(0.05, 1.0, 0.0025), 4)
-    best = (float(grid[0]), -math.inf)
-    for t in grid:
-        s = score_corpus(files, scores, float(t), profile).normalized
-        if s > best[1] + 1e-12:
-            best = (float(t), s)
+    g = np.asarray(grid, dtype=float)
+    curve = threshold_curve(files, scores, g, profile)
+    best = (float(g[0]), -math.inf)
+    for t, s in zip(g, curve, strict=True):
+        if s > best[1] + 1e-9:
+            best = (float(t), float(s))
     return best

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml.anomaly import (
     DEFAULT_THRESHOLD,
@@ -37,12 +40,102 @@ def test_causal_prefix_scores_unchanged() -> None:
     assert np.array_equal(full[:2000], prefix)
 
 
-def test_point_by_point_equals_blocks() -> None:
-    x = seasonal_noise(1500, seed=3)
-    x[1200] -= 30
-    det = StreamingAnomalyDetector()
+CONFIGS = [
+    DetectorConfig(),
+    DetectorConfig(smooth=0),
+    DetectorConfig(suppress=0),
+    DetectorConfig(history=50, smooth=7, suppress=13, min_history=3),
+    DetectorConfig(history=2, smooth=1, suppress=1, min_history=1, damp=0.0),
+]
+
+
+def bumpy(n: int, seed: int) -> np.ndarray:
+    """Seasonal noise with spikes, drops, a level shift, plateaus, ties and missing values."""
+    rng = np.random.default_rng(seed)
+    x = seasonal_noise(n, seed)
+    x[rng.integers(0, n, 20)] += rng.normal(0, 40, 20)
+    x[n // 2 :] += 15.0
+    x[n // 3 : n // 3 + 40] = 60.0
+    x[rng.integers(0, n, 30)] = np.nan
+    x[rng.integers(0, n, 3)] = np.inf
+    return np.round(x, 1)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_point_by_point_equals_blocks(cfg: DetectorConfig) -> None:
+    x = bumpy(6000, seed=3)
+    det = StreamingAnomalyDetector(cfg)
     one = np.array([det.update(i, v) for i, v in enumerate(x)])
-    assert np.array_equal(one, score_series(x, block=97))
+    blocks = score_series(x, cfg, block=97)
+    assert np.array_equal(one, blocks)  # bit-identical, not just close
+    assert np.array_equal(blocks, score_series(x, cfg))
+    assert det.n_seen == int(np.isfinite(x).sum())
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_mixed_feeding_equals_blocks(cfg: DetectorConfig) -> None:
+    x = bumpy(5000, seed=8)
+    rng = np.random.default_rng(9)
+    det = StreamingAnomalyDetector(cfg)
+    out: list[float] = []
+    i = 0
+    while i < len(x):
+        n = int(rng.integers(1, 400))
+        if rng.random() < 0.5:
+            out.extend(det.update_many(x[i : i + n]).tolist())
+        else:
+            out.extend(det.update(j, x[j]) for j in range(i, min(i + n, len(x))))
+        i += n
+    assert np.array_equal(np.array(out), score_series(x, cfg))
+
+
+@pytest.mark.parametrize("cfg", CONFIGS[:2])
+def test_causal_point_by_point(cfg: DetectorConfig) -> None:
+    x = bumpy(3000, seed=4)
+    a = StreamingAnomalyDetector(cfg)
+    b = StreamingAnomalyDetector(cfg)
+    short = [a.update(i, v) for i, v in enumerate(x[:2000])]
+    long = [b.update(i, v) for i, v in enumerate(x)]
+    assert short == long[:2000]
+
+
+def test_sustained_shift_inside_raw_envelope_is_detected() -> None:
+    """A level shift whose points stay inside the range of past spikes: only the short-term
+    mean channel sees it, so the raw-envelope-only detector (smooth=0) stays silent."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.0, 0.3, 3000)
+    x[[300, 900, 1500]] = [3.0, -3.0, 3.0]  # old spikes widen the raw envelope to [-3, 3]
+    x[2500:] += 1.0  # shifted values stay well inside [-3, 3]
+    assert np.abs(x[2500:]).max() < 3.0
+    raw_only = score_series(x, DetectorConfig(smooth=0))
+    assert raw_only[2500:].max() == 0.0
+    s = score_series(x)
+    assert s[1600:2500].max() < DEFAULT_THRESHOLD  # quiet before the shift
+    first = 2500 + int(np.argmax(s[2500:] >= DEFAULT_THRESHOLD))
+    assert s[first] >= DEFAULT_THRESHOLD and first < 2500 + 30
+
+
+def test_per_point_path_is_incremental() -> None:
+    """20k single-point updates with a 4000-point envelope must not recompute the window
+    (the recomputing implementation ran at ~5k points/s; the incremental one at >200k)."""
+    x = seasonal_noise(20000, seed=12).tolist()
+    det = StreamingAnomalyDetector()
+    t0 = time.perf_counter()
+    for i, v in enumerate(x):
+        det.update(i, v)
+    assert time.perf_counter() - t0 < 2.0  # >= 10k points/s even on a loaded machine
+
+
+def test_invalid_config_rejected() -> None:
+    for bad in (
+        DetectorConfig(history=1),
+        DetectorConfig(min_history=0),
+        DetectorConfig(smooth=-1),
+        DetectorConfig(damp=1.5),
+        DetectorConfig(scale=0.0),
+    ):
+        with pytest.raises(ValueError):
+            StreamingAnomalyDetector(bad)
 
 
 def test_scores_in_unit_interval() -> None:
@@ -73,8 +166,10 @@ def test_error_rate_step_scores_high_once() -> None:
     x[2000:] += 0.2
     s = score_series(x)
     assert s[2000] > 0.9
-    # suppression: the plateau after the step does not keep alarming
-    assert np.sum(s[2001:2300] >= DEFAULT_THRESHOLD) == 0
+    # suppression: the plateau after the step does not keep alarming; the few repeats while
+    # the short-term mean catches up all fall within one hour (12 points) of the step
+    alerts = np.flatnonzero(s[2000:2300] >= DEFAULT_THRESHOLD)
+    assert alerts[0] == 0 and alerts[-1] < 12
 
 
 def test_flat_noise_stays_quiet() -> None:

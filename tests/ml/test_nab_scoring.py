@@ -10,14 +10,17 @@ import pytest
 from ml.anomaly import DEFAULT_THRESHOLD, score_series
 from ml.nab import (
     LOW_FN,
+    LOW_FP,
     STANDARD,
     NabFile,
+    best_threshold,
     default_nab_dir,
     load_corpus,
     probation_rows,
     scaled_sigmoid,
     score_corpus,
     score_file,
+    threshold_curve,
 )
 
 N = 1000  # warm-up = 150 rows
@@ -103,6 +106,54 @@ def test_null_and_perfect_normalise_to_0_and_100() -> None:
     res = score_corpus(files, perfect, 0.5)
     assert res.normalized == pytest.approx(100.0)
     assert res.caught_share == 1.0 and res.median_delay_min == 0.0
+
+
+def test_window_overlapping_warm_up() -> None:
+    # Window rows 100..199 with warm-up 0..149: a detection at 120 is ignored (a miss), one
+    # at 160 sits at y = -(199 - 160 + 1) / 100 = -0.4 of the *whole* window.
+    f = make_file([(100, 199)])
+    assert score_file(f, detect_at(120), STANDARD).raw == -1.0
+    fs = score_file(f, detect_at(120, 160), STANDARD)
+    expected = (2 / (1 + math.exp(-2.0)) - 1) / (2 / (1 + math.exp(-5.0)) - 1)
+    assert fs.tp == pytest.approx(expected)  # 0.76159 / 0.98661 = 0.77193
+    assert fs.tp == pytest.approx(0.77193, abs=1e-4)
+    # A window that ends inside the warm-up is not scored at all.
+    g = make_file([(10, 60), (500, 599)])
+    assert score_file(g, detect_at(), STANDARD).n_windows == 1
+
+
+def test_two_windows_and_fp_between_hand_computed() -> None:
+    f = make_file([(300, 349), (700, 799)])
+    # 310: y = -(349 - 310 + 1) / 50 = -0.8; 750: y = -0.5; FP at 360: y = 11 / 49 behind
+    # the first window; FP at 900: y = 101 / 99 behind the second.
+    fs = score_file(f, detect_at(310, 360, 750, 900), STANDARD)
+    tp = (scaled_sigmoid(-0.8) + scaled_sigmoid(-0.5)) / scaled_sigmoid(-1.0)
+    fp = 0.11 * (scaled_sigmoid(11 / 49) + scaled_sigmoid(101 / 99))
+    assert fs.tp == pytest.approx(tp)
+    assert fs.fp == pytest.approx(fp)
+    assert fs.raw == pytest.approx(1.6723, abs=1e-3)  # 1.8369 TP - 0.1646 FP
+    assert fs.n_caught == 2 and fs.delays_min == [50.0, 250.0]
+
+
+def test_threshold_curve_matches_score_corpus() -> None:
+    rng = np.random.default_rng(0)
+    files = [
+        make_file(name="a/1.csv"),
+        make_file([(300, 349), (700, 799)], name="a/2.csv"),
+        make_file([(100, 199), (880, 999)], name="b/3.csv"),
+        make_file([], name="b/4.csv"),
+    ]
+    scores = {f.name: rng.random(N) ** 8 for f in files}
+    scores["a/2.csv"][[305, 720]] = 0.95
+    grid = np.round(np.arange(0.05, 1.0, 0.01), 4)
+    for profile in (STANDARD, LOW_FP, LOW_FN):
+        curve = threshold_curve(files, scores, grid, profile)
+        slow = [score_corpus(files, scores, float(t), profile).normalized for t in grid]
+        assert np.allclose(curve, slow, atol=1e-9)
+    thr, best = best_threshold(files, scores, STANDARD, grid)
+    slow_std = [score_corpus(files, scores, float(t), STANDARD).normalized for t in grid]
+    assert best == pytest.approx(max(slow_std))
+    assert thr == float(grid[int(np.argmax(slow_std))])
 
 
 @pytest.mark.skipif(not default_nab_dir().exists(), reason="NAB data not available")
