@@ -6,13 +6,18 @@ instance into the warehouse (schema ``operations``), incrementally and idempoten
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from ml.health import COLUMNS
 from ml.health import health_metrics as compute_health
+from ml.slo import scorecard
+from orchestration_project.healing import CircuitBreakers, Healer, incidents_frame
+from orchestration_project.incident_report import write_incident_report
 from orchestration_project.run_metadata import SCHEMA, ingest
+from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
@@ -177,4 +182,165 @@ def write_dashboard(df: pd.DataFrame, path: Path, *, now: datetime) -> Path:
     return path
 
 
-operations_assets = [run_metadata, health_metrics]
+def _png(fig: Any) -> str:
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def scorecard_charts(card: pd.DataFrame, incidents: pd.DataFrame) -> list[str]:
+    """Base64 PNG charts: each figure against its goal; time to detect and to recover;
+    incidents by root-cause class and outcome."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    charts = []
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    labels, ratios, colours = [], [], []
+    for r in card.itertuples():
+        if r.value != r.value:  # NaN: nothing measured
+            continue
+        if r.comparison == ">=":  # higher is better: shortfall from 1.0 scaled to the budget
+            ratio = (1 - r.value) / max(1 - r.goal, 1e-9)
+        else:
+            ratio = r.value / r.goal if r.goal else 0.0
+        labels.append(r.metric)
+        ratios.append(ratio)
+        colours.append("#2a9d8f" if r.met else "#e76f51")
+    ax.barh(labels, ratios, color=colours)
+    ax.axvline(1.0, color="#333", linestyle="--", linewidth=1)
+    ax.set_xlabel("share of the budget used (1.0 = at the goal; left is better)")
+    ax.tick_params(labelsize=8)
+    ax.invert_yaxis()
+    charts.append(_png(fig))
+    failures = incidents[incidents["source"] == "run_failure"] if len(incidents) else incidents
+    if len(failures):
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+        axes[0].hist(failures["ttd_s"].dropna(), bins=20, color="#264653")
+        axes[0].set_title("time to detect (s)", fontsize=9)
+        axes[1].hist(failures["ttr_s"].dropna(), bins=20, color="#2a9d8f")
+        axes[1].set_title("time to recover (s)", fontsize=9)
+        counts = failures.groupby(["failure_class", "status"]).size().unstack(fill_value=0)
+        counts.plot.barh(stacked=True, ax=axes[2], fontsize=8)
+        axes[2].set_title("incidents by root-cause class", fontsize=9)
+        axes[2].legend(fontsize=7)
+        charts.append(_png(fig))
+    return charts
+
+
+def write_scorecard(card: pd.DataFrame, incidents: pd.DataFrame, path: Path) -> Path:
+    """The SLO scorecard as a self-contained HTML page with charts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imgs = "".join(
+        f'<img alt="chart" src="data:image/png;base64,{c}">'
+        for c in scorecard_charts(card, incidents)
+    )
+    table = card.to_html(index=False, float_format="%.4g", na_rep="n/a")
+    path.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>SLO scorecard</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{"
+        "border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "img{max-width:100%;display:block;margin:1em 0}</style></head><body>"
+        f"<h1>SLO scorecard</h1><p>As of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>"
+        f"{table}{imgs}</body></html>",
+        encoding="utf-8",
+    )
+    return path
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "html"}, deps=[run_metadata])
+def incidents(
+    context: dg.AssetExecutionContext, coordination: CoordinationResource, reports_dir: ReportsDir
+) -> dg.Output[pd.DataFrame]:
+    """Every incident with its root-cause class, status, time to detect and time to recover,
+    plus a post-incident report (timeline, TTD, TTR, actions) for each closed incident and the
+    state of every circuit breaker."""
+    healer = Healer(coordination.store())
+    healer.check_recoveries(context.instance)
+    folder = reports_dir.folder("incidents")
+    written = 0
+    for inc in healer.incidents(statuses=["recovered", "escalated", "resolved"]):
+        if not inc.report_path:
+            write_incident_report(context.instance, healer, inc.incident_id, folder)
+            written += 1
+    df = incidents_frame(healer.incidents())
+    breakers = CircuitBreakers(coordination.store()).all()
+    latest = df.sort_values("failure_at").tail(10) if len(df) else df
+    return dg.Output(
+        df,
+        metadata={
+            "row_count": len(df),
+            "by_status": dg.MetadataValue.json(df["status"].value_counts().to_dict()),
+            "by_class": dg.MetadataValue.json(
+                df["failure_class"].fillna("alert").value_counts().to_dict()
+            ),
+            "reports_written": written,
+            "reports_folder": dg.MetadataValue.path(str(folder)),
+            "latest": dg.MetadataValue.md(
+                latest[
+                    ["incident_id", "subject", "failure_class", "status", "ttd_s", "ttr_s"]
+                ].to_markdown(index=False, floatfmt=".3g")
+                if len(latest)
+                else "(no incidents)"
+            ),
+            "circuit_breakers": dg.MetadataValue.md(
+                breakers[["name", "state", "failures"]].to_markdown(index=False)
+                if len(breakers)
+                else "(none)"
+            ),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "html"}, deps=[run_metadata])
+def slo_scorecard(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    incidents: pd.DataFrame,
+    reports_dir: ReportsDir,
+) -> dg.Output[pd.DataFrame]:
+    """The roadmap's promises, measured: workflow completion rate, mean time to detect, mean
+    time to recover and alert false-positive rate against their goals, with charts
+    (``reports/operations/scorecard.html``)."""
+    runs = (
+        warehouse.read_table("runs", schema=SCHEMA)
+        if warehouse.table_exists("runs", schema=SCHEMA)
+        else pd.DataFrame(columns=["run_id", "job_name", "status", "root_run_id", "tags"])
+    )
+    alerts = (
+        warehouse.read_table("alerts", schema=SCHEMA)
+        if warehouse.table_exists("alerts", schema=SCHEMA)
+        else pd.DataFrame({"verdict": pd.Series([], dtype="boolean")})
+    )
+    for col in ("ttd_s", "ttr_s"):
+        incidents[col] = pd.to_numeric(incidents.get(col), errors="coerce")
+    remediating = (
+        set(
+            incidents.loc[incidents["status"].isin(["open", "remediating"]), "root_run_id"].dropna()
+        )
+        if len(incidents)
+        else set()
+    )
+    card = scorecard(runs, incidents, alerts, still_remediating=remediating)
+    path = write_scorecard(card, incidents, reports_dir.folder("operations") / "scorecard.html")
+    return dg.Output(
+        card,
+        metadata={
+            "scorecard": dg.MetadataValue.md(card.to_markdown(index=False, floatfmt=".4g")),
+            "goals_met": int(card["met"].fillna(False).astype(bool).sum()),
+            "goals": len(card),
+            "report": dg.MetadataValue.path(str(path)),
+        },
+    )
+
+
+operations_assets = [run_metadata, health_metrics, incidents, slo_scorecard]

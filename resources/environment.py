@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 
 from resources.coordination import CoordinationResource
+from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import OfflineLanguageEngine, OpenAIChatEngine
 from resources.sources import ConfiguredSources, DemoWorldSources
@@ -61,7 +62,10 @@ def local_resources(
     sources = DemoWorldSources(base_port=port)
     allowed = sources.allowed_hosts()
     loopback = ["127.0.0.1", "localhost"]
-    warehouse = DuckDBWarehouse(path=str(data / "warehouse.duckdb"))
+    warehouse = DuckDBWarehouse(
+        path=str(data / "warehouse.duckdb"),
+        lock_timeout_s=float(os.environ.get("WAREHOUSE_LOCK_TIMEOUT_S", "60")),
+    )
     return {
         "warehouse": warehouse,
         "io_manager": WarehouseIOManager(warehouse=warehouse),
@@ -71,6 +75,14 @@ def local_resources(
         "language": OfflineLanguageEngine(),
         "market_sources": sources,
         "reports_dir": ReportsDir(path=str(data / "reports")),
+        "faults": FaultInjection(
+            step_fault_rate=float(os.environ.get("FAULT_STEP_RATE", "0") or 0),
+            seed=int(os.environ.get("FAULT_SEED", "0") or 0),
+            target_url=sources.site_urls()[0],
+            warehouse_path=str(data / "warehouse.duckdb"),
+            ledger_path=str(data / "faults.jsonl"),
+            lock_hold_s=float(os.environ.get("FAULT_LOCK_HOLD_S", "3")),
+        ),
     }
 
 
@@ -96,6 +108,7 @@ def production_resources() -> dict[str, Any]:
             seeds=_csv("RESEARCH_SEED_URLS"),
         ),
         "reports_dir": ReportsDir(path=os.environ.get("REPORTS_DIR", str(data_dir() / "reports"))),
+        "faults": FaultInjection(),  # never injects in production (rate 0)
     }
 
 

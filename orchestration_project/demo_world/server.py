@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import threading
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from orchestration_project.demo_world.common import HTML, SiteBundle, esc, oversized_chunks
 from orchestration_project.demo_world.data import Site
@@ -19,6 +21,27 @@ SERVER_HEADERS = {
     "zephyr": "nginx/1.24.0",
     "outside": "nginx",
 }
+
+
+@dataclass
+class SiteFaults:
+    """Faults a site is currently suffering (changed at run time by ``DemoWorld.set_faults``).
+
+    Attributes:
+        delay_s: extra latency before every answer (slow pages).
+        error_rate: share of requests answered ``503 Service Unavailable``.
+        block_non_browsers: answer ``503`` to clients that do not look like a browser (bot
+            protection): the plain-HTTP route fails while the browser route still works.
+    """
+
+    delay_s: float = 0.0
+    error_rate: float = 0.0
+    block_non_browsers: bool = False
+    rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
+
+    def clear(self) -> None:
+        """No faults."""
+        self.delay_s, self.error_rate, self.block_non_browsers = 0.0, 0.0, False
 
 
 class DemoHTTPServer(ThreadingHTTPServer):
@@ -52,8 +75,15 @@ def make_handler(
     slow_seconds: float,
     oversized_bytes: int,
     site: Site | None,
+    faults: SiteFaults | None = None,
 ) -> type[BaseHTTPRequestHandler]:
-    """A request handler class serving ``bundle``."""
+    """A request handler class serving ``bundle``.
+
+    Besides the site's pages every site answers two fault endpoints, used by fault injection:
+    ``/__fault/status/<code>`` (that HTTP status) and ``/__fault/slow?seconds=N`` (a page that
+    takes N seconds). ``faults`` adds site-wide latency, errors or bot blocking.
+    """
+    faults = faults or SiteFaults()
     pages = {p: html.encode("utf-8") for p, html in bundle.normal.items()}
     brand = site.brand if site else "this site"
 
@@ -77,7 +107,19 @@ def make_handler(
                 self.wfile.write(body)
 
         def _route(self) -> None:
-            path = urlsplit(self.path).path or "/"
+            parts = urlsplit(self.path)
+            path = parts.path or "/"
+            if path.startswith("/__fault/"):
+                self._fault(path, parse_qs(parts.query))
+                return
+            if faults.delay_s and stop_event.wait(faults.delay_s):
+                return
+            agent = self.headers.get("User-Agent", "")
+            if (faults.error_rate and faults.rng.random() < faults.error_rate) or (
+                faults.block_non_browsers and "Mozilla" not in agent
+            ):
+                self._send(503, HTML, b"<html><body>Service Unavailable</body></html>")
+                return
             if path != "/" and path.endswith("/") and path.rstrip("/") in pages:
                 path = path.rstrip("/")
             if path in pages:
@@ -103,6 +145,21 @@ def make_handler(
                     self._send(200, HTML, _slow_page(brand))
             elif path in bundle.oversized and site is not None:
                 self._stream_oversized(site)
+            else:
+                self._send(404, HTML, _not_found_page(brand, path))
+
+        def _fault(self, path: str, query: dict[str, list[str]]) -> None:
+            if path.startswith("/__fault/status/"):
+                code = path.rsplit("/", 1)[-1]
+                status = int(code) if code.isdigit() and 200 <= int(code) < 600 else 500
+                self._send(status, HTML, f"<html><body>Fault {status}</body></html>".encode())
+            elif path == "/__fault/slow":
+                try:
+                    seconds = min(float(query.get("seconds", ["5"])[0]), 120.0)
+                except ValueError:
+                    seconds = 5.0
+                if not stop_event.wait(seconds):
+                    self._send(200, HTML, _slow_page(brand))
             else:
                 self._send(404, HTML, _not_found_page(brand, path))
 

@@ -9,7 +9,12 @@ from typing import Any
 from orchestration_project.demo_world.common import SiteBundle
 from orchestration_project.demo_world.data import SITES
 from orchestration_project.demo_world.outside import outside_routes
-from orchestration_project.demo_world.server import DemoHTTPServer, make_handler, start_server
+from orchestration_project.demo_world.server import (
+    DemoHTTPServer,
+    SiteFaults,
+    make_handler,
+    start_server,
+)
 from orchestration_project.demo_world.sites import render_site
 from orchestration_project.demo_world.truth import absolutize, load_ground_truth
 
@@ -23,8 +28,14 @@ class DemoWorld:
         outside_url: str,
         servers: list[DemoHTTPServer],
         stop_event: threading.Event,
+        faults: dict[str, SiteFaults] | None = None,
+        handlers: dict[str, Any] | None = None,
     ) -> None:
         """Use :func:`start_demo_world` rather than constructing this directly."""
+        self.faults: dict[str, SiteFaults] = faults or {}
+        self._handlers: dict[str, Any] = handlers or {}
+        self._down: dict[str, DemoHTTPServer] = {}
+        self._lock = threading.Lock()
         self.sites: dict[str, str] = sites
         self.outside_url: str = outside_url
         self.seed_urls: list[str] = [url + "/" for url in sites.values()]
@@ -40,12 +51,58 @@ class DemoWorld:
         self._stopped = True
         self._stop_event.set()
         for server in self._servers:
+            if server in self._down.values():
+                continue
             server.shutdown()
             server.server_close()
         for server in self._servers:
             server._demo_thread.join(timeout=2)  # type: ignore[attr-defined]
 
     close = stop
+
+    def set_faults(
+        self,
+        slug: str,
+        *,
+        delay_s: float = 0.0,
+        error_rate: float = 0.0,
+        block_non_browsers: bool = False,
+    ) -> None:
+        """Make site ``slug`` slow, flaky or hostile to non-browser clients (fault injection)."""
+        f = self.faults[slug]
+        f.delay_s, f.error_rate, f.block_non_browsers = delay_s, error_rate, block_non_browsers
+
+    def clear_faults(self) -> None:
+        """Remove every site fault and bring every site that was taken down back up."""
+        for f in self.faults.values():
+            f.clear()
+        for slug in list(self._down):
+            self.bring_up(slug)
+
+    def take_down(self, slug: str) -> None:
+        """Site ``slug`` goes down: its port is closed, so connections are refused."""
+        with self._lock:
+            if slug in self._down:
+                return
+            port = int(self.sites[slug].rsplit(":", 1)[1])
+            server = next(s for s in self._servers if s.server_address[1] == port)
+            server.shutdown()
+            server.server_close()
+            self._down[slug] = server
+
+    def bring_up(self, slug: str) -> None:
+        """Site ``slug`` comes back on the same port."""
+        with self._lock:
+            old = self._down.pop(slug, None)
+            if old is None:
+                return
+            host, port = old.server_address[:2]
+            new = start_server(str(host), int(port), self._handlers[slug])
+            self._servers[self._servers.index(old)] = new
+
+    def is_down(self, slug: str) -> bool:
+        """Whether ``slug`` was taken down."""
+        return slug in self._down
 
     def ground_truth(self) -> dict[str, Any]:
         """The ground truth with absolute URLs (``site_url``/``url``) for this instance."""
@@ -110,11 +167,21 @@ def start_demo_world(
         servers.append(outside)
         outside_url = f"http://{host}:{outside.server_address[1]}"
         by_slug: dict[str, str] = {}
+        faults: dict[str, SiteFaults] = {}
+        handlers: dict[str, Any] = {}
         for i, site in enumerate(SITES):
             bundle = render_site(site, outside_url)
+            faults[site.slug] = SiteFaults()
             handler = make_handler(
-                site.slug, bundle, stop_event, slow_seconds, oversized_bytes, site
+                site.slug,
+                bundle,
+                stop_event,
+                slow_seconds,
+                oversized_bytes,
+                site,
+                faults[site.slug],
             )
+            handlers[site.slug] = handler
             srv = start_server(host, port(i), handler)
             servers.insert(len(servers) - 1, srv)  # competitors first, outside last
             by_slug[site.slug] = f"http://{host}:{srv.server_address[1]}"
@@ -124,4 +191,4 @@ def start_demo_world(
             srv.shutdown()
             srv.server_close()
         raise
-    return DemoWorld(by_slug, outside_url, servers, stop_event)
+    return DemoWorld(by_slug, outside_url, servers, stop_event, faults, handlers)

@@ -1,0 +1,163 @@
+"""Fault injection: which step of which run suffers which fault, and the faults themselves.
+
+The decision is a pure function of ``(seed, run_id, step)``: a re-execution (a new run id)
+draws again, as a real transient fault would, and a test can predict every draw. The faults
+are real, not simulated exceptions: an HTTP 503 from a demo-world site, a page slower than the
+client's timeout, a refused connection, a tool process killed with SIGKILL and the warehouse
+file locked by another process. What each one raises is what production code would raise, so
+classification and remedies are exercised for real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+HTTP_5XX = "http_5xx"
+SLOW_PAGE = "slow_page"
+CONNECTION_REFUSED = "connection_refused"
+KILLED_STEP = "killed_step"
+WAREHOUSE_LOCKED = "warehouse_locked"
+FAULT_KINDS = (HTTP_5XX, SLOW_PAGE, CONNECTION_REFUSED, KILLED_STEP, WAREHOUSE_LOCKED)
+
+
+class ToolProcessKilledError(RuntimeError):
+    """A process a step depends on (a tool worker, a browser) was killed by a signal."""
+
+
+def _unit(seed: int, *parts: str) -> tuple[float, float]:
+    h = hashlib.sha256("|".join([str(seed), *parts]).encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64, int.from_bytes(h[8:16], "big") / 2**64
+
+
+def choose_fault(
+    seed: int, run_id: str, step: str, rate: float, kinds: Sequence[str] | Mapping[str, float]
+) -> str | None:
+    """The fault (or None) that step ``step`` of run ``run_id`` suffers.
+
+    Args:
+        seed: the plan's seed.
+        run_id: the run (a re-execution is a new run and draws again).
+        step: the step or injection point.
+        rate: probability that this step suffers a fault.
+        kinds: the fault kinds, equally likely, or a mapping of kind to weight.
+
+    Returns:
+        One of ``kinds`` or None.
+    """
+    if rate <= 0 or not kinds:
+        return None
+    u, v = _unit(seed, run_id, step)
+    if u >= rate:
+        return None
+    weights = dict(kinds) if isinstance(kinds, Mapping) else dict.fromkeys(kinds, 1.0)
+    total = sum(weights.values())
+    acc = 0.0
+    for kind, w in weights.items():
+        acc += w / total
+        if v < acc:
+            return kind
+    return list(weights)[-1]
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """One fault that was injected (the soak benchmark's ground truth)."""
+
+    at: str
+    run_id: str
+    step: str
+    kind: str
+    job_name: str | None = None
+
+
+def record_fault(ledger: Path | None, fault: InjectedFault) -> None:
+    """Append ``fault`` to the JSON-lines ledger (if one is configured)."""
+    if ledger is None:
+        return
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    with ledger.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(asdict(fault)) + "\n")
+
+
+def read_ledger(ledger: Path) -> list[InjectedFault]:
+    """Every fault recorded in ``ledger``."""
+    if not ledger.exists():
+        return []
+    return [InjectedFault(**json.loads(line)) for line in ledger.read_text().splitlines() if line]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_5xx(target_url: str, status: int = 503) -> None:
+    """Ask a demo-world site for an HTTP error and raise it as a client would."""
+    httpx.get(f"{target_url.rstrip('/')}/__fault/status/{status}", timeout=5.0).raise_for_status()
+
+
+def slow_page(target_url: str, *, seconds: float, timeout_s: float) -> None:
+    """Fetch a page that answers after ``seconds`` with a ``timeout_s`` client timeout."""
+    httpx.get(
+        f"{target_url.rstrip('/')}/__fault/slow", params={"seconds": seconds}, timeout=timeout_s
+    )
+
+
+def connection_refused() -> None:
+    """Connect to a loopback port where nothing listens (a site that is down)."""
+    httpx.get(f"http://127.0.0.1:{_closed_port()}/", timeout=2.0)
+
+
+def killed_tool_process() -> None:
+    """Start a worker process for the step, which is then killed with SIGKILL (as the kernel's
+    out-of-memory killer does), and raise what the step sees."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.kill(proc.pid, signal.SIGKILL)
+    code = proc.wait(timeout=10)
+    raise ToolProcessKilledError(
+        f"tool worker process {proc.pid} exited with code {code}: killed by signal 9 (SIGKILL)"
+    )
+
+
+def lock_warehouse(path: str, *, hold_s: float) -> subprocess.Popen[bytes]:
+    """Another process opens the DuckDB file read-write and holds its lock for ``hold_s``.
+
+    Returns once the lock is held; the holder exits by itself.
+    """
+    code = (
+        "import duckdb, sys, time\n"
+        f"c = duckdb.connect({path!r})\n"
+        "sys.stdout.write('locked\\n'); sys.stdout.flush()\n"
+        f"time.sleep({hold_s!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    line = proc.stdout.readline()
+    if line.strip() != b"locked" and time.monotonic() < deadline:
+        proc.kill()
+        raise RuntimeError("the warehouse lock holder did not start")
+    return proc
+
+
+def now_iso() -> str:
+    """The current UTC time in ISO format."""
+    return datetime.now(UTC).isoformat()

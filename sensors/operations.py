@@ -1,0 +1,109 @@
+"""Automation for operations: incident response, remedies, the canary and the operations
+refresh. Everything here runs by default when the Dagster daemon runs (``dagster dev``)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.canary import canary_job
+from assets.operations import GROUP as OPERATIONS_GROUP
+from orchestration_project.healing import (
+    ACTION_TAG,
+    INCIDENT_TAG,
+    ROOT_TAG,
+    Healer,
+    unfinished_assets,
+)
+from orchestration_project.incident_report import write_incident_report
+from resources.coordination import CoordinationResource
+from resources.environment import ReportsDir
+from sensors.market_research import market_research_job
+
+operations_job = dg.define_asset_job(
+    "operations_job",
+    selection=dg.AssetSelection.groups(OPERATIONS_GROUP),
+    description="Ingest run metadata, compute health, evaluate alerts, update incidents and "
+    "the SLO scorecard.",
+    executor_def=dg.in_process_executor,
+    tags={"domain": OPERATIONS_GROUP},
+)
+
+HEALED_JOBS = [market_research_job, canary_job]
+
+
+@dg.run_failure_sensor(
+    name="incident_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=10,
+    description="Opens (or joins) an incident for every failed run, classifies the failure "
+    "and plans its remedy.",
+)
+def incident_sensor(
+    context: dg.RunFailureSensorContext, coordination: CoordinationResource
+) -> None:
+    """Open an incident for the failed run and plan its remedy (see ``healing.py``)."""
+    incident = Healer(coordination.store()).on_run_failure(
+        context.instance, context.dagster_run.run_id
+    )
+    context.log.info(
+        f"incident {incident.incident_id}: {incident.failure_class}, status {incident.status}"
+    )
+
+
+@dg.sensor(
+    name="remedy_sensor",
+    jobs=HEALED_JOBS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    description="Launches due re-executions from failure, verifies recoveries with the asset "
+    "checks and writes post-incident reports.",
+)
+def remedy_sensor(
+    context: dg.SensorEvaluationContext,
+    coordination: CoordinationResource,
+    reports_dir: ReportsDir,
+):
+    """Re-execute what failed once its backoff has passed; close recovered incidents."""
+    healer = Healer(coordination.store())
+    instance = context.instance
+    for due in healer.due_reexecutions():
+        parent = instance.get_run_by_id(due["parent_run_id"])
+        if parent is None:
+            continue
+        keys = unfinished_assets(instance, parent.run_id)
+        healer.mark_launched(due["action_id"], None)
+        yield dg.RunRequest(
+            run_key=f"remedy-{due['action_id']}",
+            job_name=parent.job_name,
+            asset_selection=keys or None,
+            tags={
+                INCIDENT_TAG: due["incident_id"],
+                ACTION_TAG: str(due["action_id"]),
+                ROOT_TAG: parent.tags.get(ROOT_TAG) or parent.root_run_id or parent.run_id,
+                "orchestration/parent_run_id": parent.run_id,
+            },
+        )
+    healer.check_recoveries(instance)
+    folder = reports_dir.folder("incidents")
+    for inc in healer.incidents(statuses=["recovered", "escalated", "resolved"]):
+        if not inc.report_path:
+            write_incident_report(instance, healer, inc.incident_id, folder)
+
+
+operations_schedule = dg.ScheduleDefinition(
+    name="operations_every_5_minutes",
+    job=operations_job,
+    cron_schedule="*/5 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Refresh run metadata, health, alerts, incidents and the SLO scorecard.",
+)
+
+canary_schedule = dg.ScheduleDefinition(
+    name="canary_every_30_minutes",
+    job=canary_job,
+    cron_schedule="*/30 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Synthetic monitoring: the canary workflow end to end every half hour.",
+)
