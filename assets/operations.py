@@ -14,9 +14,12 @@ import pandas as pd
 from ml.health import COLUMNS
 from ml.health import health_metrics as compute_health
 from ml.slo import scorecard
+from orchestration_project.alerting import WarehouseAlertStore
 from orchestration_project.healing import CircuitBreakers, Healer, incidents_frame
 from orchestration_project.incident_report import write_incident_report
+from orchestration_project.monitoring import evaluate_alerts
 from orchestration_project.run_metadata import SCHEMA, ingest
+from resources.alerting import AlertingResource
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
@@ -45,8 +48,9 @@ def run_metadata(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     )
 
 
-def _events_from_warehouse(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
-    """Event frames (at, entity, ok, latency_s, cost_usd) per dimension, from what exists."""
+def events_from_warehouse(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
+    """Event frames (at, entity, ok, latency_s, cost_usd) per dimension (job, asset, agent,
+    route), from the operations tables and the domains' agent tables that exist."""
     out: dict[str, pd.DataFrame] = {}
     if warehouse.table_exists("runs", schema=SCHEMA):
         runs = warehouse.read_table("runs", schema=SCHEMA)
@@ -104,7 +108,7 @@ def health_metrics(
     now = datetime.now(UTC)
     frames = [
         compute_health(ev, dimension=dim, now=now)
-        for dim, ev in _events_from_warehouse(warehouse).items()
+        for dim, ev in events_from_warehouse(warehouse).items()
     ]
     df = pd.concat(
         [f for f in frames if not f.empty] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
@@ -257,7 +261,52 @@ def write_scorecard(card: pd.DataFrame, incidents: pd.DataFrame, path: Path) -> 
     return path
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "html"}, deps=[run_metadata])
+@dg.asset(group_name=GROUP, kinds={"python"}, pool=WAREHOUSE_POOL)
+def alerts(
+    context: dg.AssetExecutionContext,
+    health_metrics: pd.DataFrame,
+    warehouse: Warehouse,
+    alerting: AlertingResource,
+    coordination: CoordinationResource,
+) -> dg.MaterializeResult:
+    """Alerts from threshold, SLO burn-rate and anomaly rules over the health metrics and run
+    events, deduplicated, grouped and cooled down, delivered to the configured sinks (log,
+    file, webhook, Slack). Critical alerts open incidents; every alert is later judged true
+    (a failure incident confirms it) or false, in table ``operations.alerts``."""
+    now = datetime.now(UTC)
+    manager = alerting.manager(WarehouseAlertStore(warehouse))
+    healer = Healer(coordination.store())
+    outcome = evaluate_alerts(
+        events=events_from_warehouse(warehouse),
+        health=health_metrics,
+        manager=manager,
+        healer=healer,
+        now=now,
+        deliver=lambda notes: alerting.deliver(notes, logger=context.log),
+    )
+    fp = manager.false_positive_rate()
+    firing = [r for r in manager.store.records() if r.status == "firing"]
+    return dg.MaterializeResult(
+        metadata={
+            "alerts_evaluated": outcome.alerts,
+            "notifications": len(outcome.notifications),
+            "firing": len(firing),
+            "firing_now": dg.MetadataValue.md(
+                "\n".join(
+                    f"- **{r.severity}** {r.subject_kind} `{r.subject}`: {r.rule}"
+                    for r in firing[:20]
+                )
+                or "(none)"
+            ),
+            "deliveries_failed": sum(1 for d in outcome.deliveries if not d.ok),
+            "incidents_opened": dg.MetadataValue.json(outcome.incidents_opened),
+            "false_positive_rate": fp.rate if fp.rate == fp.rate else 0.0,
+            "alerts_judged": fp.true + fp.false,
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "html"}, deps=[run_metadata, alerts])
 def incidents(
     context: dg.AssetExecutionContext, coordination: CoordinationResource, reports_dir: ReportsDir
 ) -> dg.Output[pd.DataFrame]:
@@ -343,4 +392,4 @@ def slo_scorecard(
     )
 
 
-operations_assets = [run_metadata, health_metrics, incidents, slo_scorecard]
+operations_assets = [run_metadata, health_metrics, alerts, incidents, slo_scorecard]

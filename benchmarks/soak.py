@@ -24,10 +24,16 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+# Dagster's console logger would print every injected failure's stack trace; the events still
+# land in the instance's event log (re-executions inherit this run config).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def main() -> None:  # noqa: PLR0915 - a linear script
@@ -38,6 +44,10 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--poll-s", type=float, default=5.0, help="failure detection interval")
     ap.add_argument("--backoff-s", type=float, default=2.0, help="first re-execution backoff")
+    ap.add_argument(
+        "--grace-s", type=float, default=60.0, help="wait for an incident to confirm an alert"
+    )
+    ap.add_argument("--monitor-every", type=int, default=10, help="alert evaluation every N runs")
     ap.add_argument("--no-scenarios", action="store_true", help="no site outage / bot block")
     ap.add_argument("--data", default="", help="data folder (default: a temporary one)")
     args = ap.parse_args()
@@ -58,7 +68,9 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     )
     import dagster as dg
 
+    from assets.operations import events_from_warehouse
     from ml.slo import scorecard
+    from orchestration_project.alerting import AlertManager, WarehouseAlertStore
     from orchestration_project.coordination.store import CoordinationStore
     from orchestration_project.demo_world import start_demo_world
     from orchestration_project.faults import read_ledger
@@ -69,7 +81,10 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         RemedyPolicy,
         incidents_frame,
     )
+    from orchestration_project.monitoring import MonitoringOutcome, evaluate_alerts
     from orchestration_project.reexecution import in_process_launcher, run_job
+    from orchestration_project.run_metadata import ingest
+    from resources.warehouse import DuckDBWarehouse, WarehouseError
 
     world = start_demo_world("127.0.0.1", base, slow_seconds=6.0)
     (data / "dagster_home").mkdir(exist_ok=True)
@@ -85,6 +100,23 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         ),
     )
     launcher = in_process_launcher(instance)
+    warehouse = DuckDBWarehouse(path=str(data / "warehouse.duckdb"), lock_timeout_s=15)
+    manager = AlertManager(WarehouseAlertStore(warehouse), cooldown=timedelta(minutes=5))
+
+    def monitor() -> MonitoringOutcome | None:
+        """Ingest run metadata and evaluate alerts, as the operations job does."""
+        try:
+            ingest(instance, warehouse)
+            return evaluate_alerts(
+                events=events_from_warehouse(warehouse),
+                manager=manager,
+                healer=healer,
+                now=datetime.now(UTC),
+                grace=timedelta(seconds=args.grace_s),
+            )
+        except WarehouseError as exc:  # a locked warehouse: try again next time
+            print(f"  monitoring skipped: {exc}")
+            return None
 
     stop = threading.Event()
     lock = threading.Lock()
@@ -128,9 +160,11 @@ def main() -> None:  # noqa: PLR0915 - a linear script
                 else:
                     world.set_faults(slug)
         t = time.perf_counter()
-        run_job(instance, "canary_job")
+        run_job(instance, "canary_job", run_config=QUIET)
         durations.append(time.perf_counter() - t)
         healer.run_due(instance, launcher)
+        if (i + 1) % args.monitor_every == 0:
+            monitor()
         if (i + 1) % 20 == 0 or i + 1 == n:
             open_now = len(healer.incidents(statuses=["open", "remediating"]))
             print(
@@ -151,6 +185,8 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     thread.join(timeout=args.poll_s + 5)
     with lock:
         healer.poll(instance)
+    time.sleep(min(args.grace_s, 60) + 1)  # let resolved alerts pass their grace
+    monitor()
     elapsed = time.perf_counter() - t0
 
     records = instance.get_run_records()
@@ -172,7 +208,11 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     remediating = set(
         incidents.loc[incidents["status"].isin(["open", "remediating"]), "root_run_id"].dropna()
     )
-    alerts = pd.DataFrame({"verdict": pd.Series([], dtype="boolean")})
+    alerts = (
+        warehouse.read_table("alerts", schema="operations")
+        if warehouse.table_exists("alerts", schema="operations")
+        else pd.DataFrame({"verdict": pd.Series([], dtype="boolean")})
+    )
     card = scorecard(runs, incidents, alerts, still_remediating=remediating)
 
     faults = read_ledger(data / "faults.jsonl")
@@ -191,6 +231,13 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     print("incidents by status:", incidents["status"].value_counts().to_dict())
     print("healer actions:", actions["action"].value_counts().to_dict())
     breakers = CircuitBreakers(store).all()
+    fp = manager.false_positive_rate()
+    print(
+        f"alerts: {len(alerts)} episodes; judged true {fp.true}, false {fp.false}, "
+        f"unjudged {fp.unconfirmed}"
+    )
+    if len(alerts):
+        print(alerts.groupby(["rule", "verdict"], dropna=False).size().to_string())
     print("circuit breakers:", breakers[["name", "state"]].to_dict("records"))
     print()
     print(card.to_markdown(index=False, floatfmt=".4g"))

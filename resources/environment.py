@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from resources.alerting import AlertingResource
 from resources.coordination import CoordinationResource
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
@@ -75,6 +76,10 @@ def local_resources(
         "language": OfflineLanguageEngine(),
         "market_sources": sources,
         "reports_dir": ReportsDir(path=str(data / "reports")),
+        "alerting": AlertingResource(
+            file_path=str(data / "alerts.jsonl"),
+            webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
+        ),
         "faults": FaultInjection(
             step_fault_rate=float(os.environ.get("FAULT_STEP_RATE", "0") or 0),
             seed=int(os.environ.get("FAULT_SEED", "0") or 0),
@@ -108,6 +113,13 @@ def production_resources() -> dict[str, Any]:
             seeds=_csv("RESEARCH_SEED_URLS"),
         ),
         "reports_dir": ReportsDir(path=os.environ.get("REPORTS_DIR", str(data_dir() / "reports"))),
+        "alerting": AlertingResource(
+            file_path=os.environ.get("ALERT_FILE") or None,
+            webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
+            # Slack only when a token is configured; read at run time, never shown.
+            slack_token=dg.EnvVar("SLACK_BOT_TOKEN") if os.environ.get("SLACK_BOT_TOKEN") else None,
+            slack_channel=os.environ.get("SLACK_CHANNEL", "#ops-alerts"),
+        ),
         "faults": FaultInjection(),  # never injects in production (rate 0)
     }
 
