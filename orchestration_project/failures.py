@@ -26,7 +26,10 @@ _RULES: list[tuple[str, str | None, str | None]] = [
     (TIMEOUT, r"Timeout|TimedOut|DeadlineExceeded", r"\btimed? ?out\b|deadline exceeded"),
     (
         RESOURCE,
-        r"MemoryError|OutOfMemory|DiskFull|WarehouseLocked",
+        # ChildProcessCrash: Dagster's multiprocess executor lost the step's process (killed,
+        # most often by the out-of-memory killer); RunWorkerLost: the run's worker vanished.
+        r"MemoryError|OutOfMemory|DiskFull|WarehouseLocked|ChildProcessCrash|RunWorkerLost|"
+        r"ProcessKilled",
         r"out of memory|no space left|too many open files|cannot allocate|database is locked|"
         r"could not set lock|resource temporarily unavailable|killed by signal 9|oom",
     ),

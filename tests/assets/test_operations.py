@@ -46,7 +46,7 @@ def test_runs_steps_materialisations_checks_and_failures_land(instance, tmp_path
     _run(instance, [good, counted])
     _run(instance, [flaky])
     res = ingest(instance, wh)
-    assert res.runs == 2 and res.events > 10
+    assert res.runs == 2 and res.events >= 10  # only the event types the tables need
     runs = wh.read_table("runs", schema=SCHEMA)
     assert sorted(runs["status"]) == ["FAILURE", "SUCCESS"]
     steps = wh.read_table("steps", schema=SCHEMA)
