@@ -33,6 +33,7 @@ from orchestration_project.crawler import (
     run_crawl,
 )
 from orchestration_project.extraction import extract_page
+from orchestration_project.healing import OpsSettings
 from orchestration_project.planning import plan_market_research
 from orchestration_project.quality import expectation as expect
 from orchestration_project.quality import validate
@@ -198,6 +199,8 @@ def discovered_pages(
         recorder=recorder,
         max_pages=int(research_sources["max_pages"].max()) if len(research_sources) else 0,
         max_depth=int(research_sources["max_depth"].max()) if len(research_sources) else 0,
+        # Sites crawled at once: 3, unless the healer lowered it after resource exhaustion.
+        parallel_sites=OpsSettings(coordination.store()).max_parallel(context.job_name, 3),
     )
     df = crawled_pages(coordination.store(), crawl_id)
     _persist_actions(warehouse, recorder)

@@ -180,7 +180,11 @@ class OpsSettings:
             )
 
     def max_parallel(self, job_name: str, default: int) -> int:
-        """The concurrency a job's fan-out may use (lowered by the healer under exhaustion)."""
+        """The concurrency a job's fan-out may use: its own ``default``, capped by the healer
+        under resource exhaustion. The default is remembered, so the healer halves what the
+        job really uses."""
+        if self.get(f"default_parallel:{job_name}") != default:
+            self.set(f"default_parallel:{job_name}", default, reason="observed")
         return int(min(default, self.get(f"max_parallel:{job_name}", default)))
 
 
@@ -662,7 +666,11 @@ class Healer:
                 why = f"{failure.failure_class} cannot be fixed by retrying"
             if remedy == LOWER_CONCURRENCY:
                 key = f"max_parallel:{failure.job_name}"
-                current = int(self.settings.get(key, 4))
+                current = int(
+                    self.settings.get(key)
+                    or self.settings.get(f"default_parallel:{failure.job_name}")
+                    or 4
+                )
                 lowered = max(1, current // 2)
                 conn.execute(sa.delete(settings_table).where(settings_table.c.key == key))
                 conn.execute(
