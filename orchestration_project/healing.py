@@ -862,11 +862,26 @@ class Healer:
         at: datetime,
         rule: str,
     ) -> Incident | None:
-        """A health alert opens an incident for its subject unless one is open already.
+        """A health alert opens an incident for its subject unless one covers it already: an
+        open incident about the subject, or a failure incident of that job (or step) that is
+        open or was escalated within the last hour (people already know).
 
-        Returns the new incident, or None when one was already open for the subject.
+        Returns the new incident, or None when one already covers the subject.
         """
         now = self.clock()
+        for inc in self.incidents():
+            if inc.source != "run_failure":
+                continue
+            covers = (subject_kind == "job" and inc.job_name == subject) or (
+                subject_kind == "asset" and inc.step_key == subject
+            )
+            recent = inc.status in OPEN_STATUSES or (
+                inc.status == "escalated"
+                and inc.closed_at is not None
+                and now - inc.closed_at <= timedelta(hours=1)
+            )
+            if covers and recent:
+                return None
         with self.store.transaction() as conn:
             open_row = conn.execute(
                 sa.select(incidents_table.c.incident_id).where(

@@ -63,6 +63,7 @@ def evaluate_alerts(
     deliver: Callable[[list[Notification]], list[Any]] | None = None,
     grace: timedelta = timedelta(hours=1),
     lookback: timedelta = timedelta(hours=1),
+    evidence: timedelta = timedelta(hours=24),
 ) -> MonitoringOutcome:
     """Evaluate rules, notify, open and close alert incidents, and judge alerts.
 
@@ -76,6 +77,8 @@ def evaluate_alerts(
         deliver: sends notifications (e.g. ``AlertingResource.deliver``); returns results.
         grace: how long after resolving an unconfirmed alert is judged false.
         lookback: how long before a failure an alert about it still counts as confirmed.
+        evidence: how long after an incident ended an alert about it still counts as confirmed
+            (the longest rule window: a 24-hour success rate reflects a failure for 24 hours).
     """
     out = MonitoringOutcome()
     health = health if health is not None else health_frame(events, now)
@@ -109,22 +112,31 @@ def evaluate_alerts(
                 subject_kind=inc.subject_kind, subject=inc.subject
             ):
                 out.incidents_resolved.append(closed.incident_id)
-    out.confirmed = confirm_alerts(manager, healer, now=now, lookback=lookback)
+    out.confirmed = confirm_alerts(
+        manager, healer, now=now, lookback=lookback, evidence=evidence
+    )
     out.expired_false = len(manager.expire_unconfirmed(now, grace=grace) or [])
     return out
 
 
 def confirm_alerts(
-    manager: AlertManager, healer: Healer, *, now: datetime, lookback: timedelta
+    manager: AlertManager,
+    healer: Healer,
+    *,
+    now: datetime,
+    lookback: timedelta = timedelta(hours=1),
+    evidence: timedelta = timedelta(hours=24),
 ) -> int:
-    """Mark true the alerts that a failure incident confirms (same job or asset, overlapping
-    the incident from ``lookback`` before the failure until it was recovered or closed)."""
+    """Mark true the alerts that a failure incident confirms: same job or asset, and an alert
+    episode overlapping ``[failure - lookback, end + evidence]`` where ``end`` is when the
+    incident recovered or closed. Alerts about subjects that never failed stay unconfirmed
+    and are judged false after the grace period."""
     df = incidents_frame(healer.incidents())
     df = df[df["source"] == "run_failure"]
     marked = 0
     for inc in df.itertuples():
         end = inc.recovered_at if pd.notna(inc.recovered_at) else inc.closed_at
-        end = end if pd.notna(end) else now
+        end = (end if pd.notna(end) else now) + evidence
         start = inc.failure_at - lookback
         subjects = [("job", inc.job_name)]
         if inc.step_key:

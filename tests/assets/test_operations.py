@@ -114,3 +114,71 @@ def test_health_metrics_and_dashboard(instance, tmp_path: Path) -> None:
     assert ("job", "__ephemeral_asset_job__") in day.index
     html = (tmp_path / "reports" / "operations" / "health.html").read_text()
     assert html.count("data:image/png;base64,") == 2
+
+
+def test_the_operations_group_turns_failures_into_alerts_incidents_and_a_scorecard(
+    instance, tmp_path: Path
+) -> None:
+    """End to end over the whole operations group: three failed runs of one asset open an
+    incident each (via the healer, as the run-failure sensor does), the asset-failure alerts
+    fire, are delivered to the file sink and confirmed true by those incidents; escalated
+    incidents get post-incident reports; the scorecard counts the failed workflows."""
+    from assets.operations import alerts, health_metrics, incidents, slo_scorecard
+    from orchestration_project.coordination.store import CoordinationStore
+    from orchestration_project.healing import Healer
+    from resources.alerting import AlertingResource
+    from resources.coordination import CoordinationResource
+    from resources.environment import ReportsDir
+    from resources.warehouse import WarehouseIOManager
+
+    wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    coordination = CoordinationResource(url=f"sqlite:///{tmp_path / 'c.db'}")
+    _run(instance, [good, counted])
+
+    @dg.asset(name="broken")
+    def broken() -> int:
+        raise KeyError("no such column: price")  # a bug: escalated, never retried
+
+    for _ in range(3):
+        _run(instance, [broken])
+    healer = Healer(CoordinationStore(coordination.url))
+    failed = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    assert len(failed) == 3
+    for rec in failed:
+        inc = healer.on_run_failure(instance, rec.dagster_run.run_id)
+        assert (inc.failure_class, inc.status) == ("code_error", "escalated")
+
+    resources = {
+        "warehouse": wh,
+        "io_manager": WarehouseIOManager(warehouse=wh),
+        "reports_dir": ReportsDir(path=str(tmp_path / "reports")),
+        "coordination": coordination,
+        "alerting": AlertingResource(file_path=str(tmp_path / "alerts.jsonl")),
+    }
+    result = dg.materialize(
+        [run_metadata, health_metrics, alerts, incidents, slo_scorecard],
+        instance=instance,
+        resources=resources,
+    )
+    assert result.success
+    stored = wh.read_table("alerts", schema="operations")
+    about_broken = stored[(stored["subject_kind"] == "asset") & (stored["subject"] == "broken")]
+    assert len(about_broken) >= 1
+    assert about_broken["verdict"].fillna(False).astype(bool).all()  # confirmed by incidents
+    delivered = (tmp_path / "alerts.jsonl").read_text()
+    assert "broken" in delivered
+
+    table = wh.read_table("incidents")
+    assert len(table) == 3 and set(table["status"]) == {"escalated"}
+    reports = sorted((tmp_path / "reports" / "incidents").glob("*.md"))
+    assert len(reports) == 3
+    text = reports[0].read_text()
+    assert "code_error" in text and "step failed: KeyError" in text and "escalate" in text
+
+    card = wh.read_table("slo_scorecard").set_index("metric")
+    # 1 successful workflow (good+counted) and 3 failed ones.
+    assert card.loc["workflow completion rate", "value"] == pytest.approx(0.25)
+    assert card.loc["workflow completion rate", "met"] == False  # noqa: E712
+    assert card.loc["alert false-positive rate", "value"] == 0.0
+    html = (tmp_path / "reports" / "operations" / "scorecard.html").read_text()
+    assert html.count("data:image/png;base64,") == 2
