@@ -112,9 +112,7 @@ def evaluate_alerts(
                 subject_kind=inc.subject_kind, subject=inc.subject
             ):
                 out.incidents_resolved.append(closed.incident_id)
-    out.confirmed = confirm_alerts(
-        manager, healer, now=now, lookback=lookback, evidence=evidence
-    )
+    out.confirmed = confirm_alerts(manager, healer, now=now, lookback=lookback, evidence=evidence)
     out.expired_false = len(manager.expire_unconfirmed(now, grace=grace) or [])
     return out
 
