@@ -1,5 +1,5 @@
 # Thin wrappers around scripts/ (CI calls the same scripts).
-.PHONY: install demo test ui world lint format bench
+.PHONY: install demo test ui world lint format bench soak nab
 install: ; ./scripts/install
 demo: ; ./scripts/demo
 test: ; ./scripts/test
@@ -8,3 +8,5 @@ world: ; uv run python -m orchestration_project world
 lint: ; uv run ruff check . && uv run ruff format --check .
 format: ; uv run ruff format . && uv run ruff check --fix .
 bench: ; uv run python benchmarks/main_job.py
+soak: ; uv run python benchmarks/soak.py
+nab: ; uv run python benchmarks/nab_eval.py

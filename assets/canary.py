@@ -97,6 +97,7 @@ def pages(
             # HTTP route may be that route alone (bot blocking), which the browser can pass.
             if route == "http" and res.outcome == "http_error":
                 breakers.record_failure(f"route:http:{source}", why)
+                breakers.record_success(f"source:{source}")  # it answered: the source is up
             else:
                 breakers.record_failure(f"source:{source}", why)
         rows.append(

@@ -31,14 +31,15 @@ _RULES: list[tuple[str, str | None, str | None]] = [
         r"MemoryError|OutOfMemory|DiskFull|WarehouseLocked|ChildProcessCrash|RunWorkerLost|"
         r"ProcessKilled",
         r"out of memory|no space left|too many open files|cannot allocate|database is locked|"
-        r"could not set lock|resource temporarily unavailable|killed by signal 9|oom",
+        r"could not set lock|resource temporarily unavailable|killed by signal 9|\boom\b",
     ),
     (
         TRANSIENT,
         r"ConnectionError|ConnectionReset|ConnectionRefused|ConnectError|RemoteDisconnected|"
         r"BrokenPipe|NetworkError|ProtocolError|TemporaryFailure|ServiceUnavailable",
         r"connection (reset|refused|aborted)|temporary failure in name resolution|"
-        r"\b(502|503|504)\b|bad gateway|service unavailable|rate limit|\b429\b|try again",
+        r"\b(500|502|503|504)\b|internal server error|bad gateway|service unavailable|"
+        r"rate limit|\b429\b|try again",
     ),
     (
         UPSTREAM,

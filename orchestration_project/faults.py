@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -150,11 +150,12 @@ def lock_warehouse(path: str, *, hold_s: float) -> subprocess.Popen[bytes]:
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    line = proc.stdout.readline()
-    if line.strip() != b"locked" and time.monotonic() < deadline:
+    ready, _, _ = select.select([proc.stdout], [], [], 30.0)
+    line = proc.stdout.readline() if ready else b""
+    if line.strip() != b"locked":
         proc.kill()
-        raise RuntimeError("the warehouse lock holder did not start")
+        proc.wait()
+        raise RuntimeError("the warehouse lock holder did not take the lock within 30 s")
     return proc
 
 

@@ -253,9 +253,13 @@ class CircuitBreakers:
             if row is None or row.state == "closed":
                 return True
             if row.state == "half_open":
-                return False  # a trial is already under way
+                # A trial is under way; if it never reported back, allow another after a
+                # cooldown rather than staying half-open for ever.
+                since = _aware(row.changed_at) or now
+                if now - since < self.cooldown:
+                    return False
             opened = _aware(row.opened_at) or now
-            if now - opened >= self.cooldown:
+            if row.state == "half_open" or now - opened >= self.cooldown:
                 self._write(
                     conn,
                     name,
@@ -606,7 +610,7 @@ class Healer:
         """
         failure = read_run_failure(instance, run_id)
         now = self.clock()
-        incident_id = "inc-" + failure.root_run_id[:8]
+        incident_id = "inc-" + failure.root_run_id[:13]
         escalation: dict[str, Any] | None = None
         with self.store.transaction() as conn:
             row = conn.execute(
@@ -789,7 +793,9 @@ class Healer:
         recovered = []
         for inc in self.incidents(statuses=["remediating"]):
             runs = instance.get_run_records(
-                dg.RunsFilter(tags={INCIDENT_TAG: inc.incident_id}), order_by="create_timestamp"
+                dg.RunsFilter(tags={INCIDENT_TAG: inc.incident_id}),
+                order_by="create_timestamp",
+                ascending=True,
             )
             ok = [r for r in runs if r.dagster_run.status == dg.DagsterRunStatus.SUCCESS]
             if not ok:

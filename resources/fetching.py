@@ -43,6 +43,9 @@ __all__ = [
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 USER_AGENT = "orchestration-project-agent/0.1 (+research)"
+# The browser says it is a browser (as every crawler that renders pages does: "Mozilla/5.0
+# (compatible; …)"), keeping the agent's token so that robots.txt and site owners can tell.
+BROWSER_USER_AGENT = f"Mozilla/5.0 (compatible; {USER_AGENT})"
 OUTCOMES = (
     "ok",
     "timeout",
@@ -421,7 +424,7 @@ class BrowserFetcher(dg.ConfigurableResource):
     block_resource_types: list[str] = Field(
         default=["image", "media", "font"], description="Sub-resource types never loaded."
     )
-    user_agent: str = Field(default=USER_AGENT, description="User-Agent header sent.")
+    user_agent: str = Field(default=BROWSER_USER_AGENT, description="User-Agent header sent.")
 
     def policy(self) -> UrlPolicy:
         """The URL policy these settings describe.

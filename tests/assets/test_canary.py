@@ -1,0 +1,235 @@
+"""The canary workflow against a demo world of its own: checks, circuit breakers, routes.
+
+Each test starts its own demo world on free loopback ports (the shared ``demo_world`` fixture
+is left healthy for other tests), a temporary DuckDB warehouse and a SQLite coordination store,
+and materialises the canary assets in process on an ephemeral Dagster instance.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from assets.canary import (
+    FACTS_MATCH_PAGES,
+    GROUP,
+    HISTORY_NO_DUPLICATE_KEYS,
+    HISTORY_REFERENCES_INTACT,
+    PAGES_COVER_SOURCES,
+    canary_assets,
+    fact_history,
+)
+from orchestration_project.demo_world import start_demo_world
+from orchestration_project.failures import TRANSIENT
+from orchestration_project.healing import ROOT_TAG, CircuitBreakers, OpsSettings, read_run_failure
+from resources.coordination import CoordinationResource
+from resources.faults import FaultInjection
+from resources.fetching import BrowserFetcher, HttpFetcher, find_chromium
+from resources.sources import DemoWorldSources
+from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
+from tests.conftest import free_base_port
+
+PAGES = dg.AssetKey([GROUP, "pages"])
+ALL_CHECKS = {
+    PAGES_COVER_SOURCES,
+    FACTS_MATCH_PAGES,
+    HISTORY_NO_DUPLICATE_KEYS,
+    HISTORY_REFERENCES_INTACT,
+}
+
+
+@pytest.fixture
+def world() -> Iterator[Any]:
+    w = start_demo_world("127.0.0.1", free_base_port(), slow_seconds=3.0)
+    yield w
+    w.stop()
+
+
+class Canary:
+    """The canary's resources over one world, and helpers to run it."""
+
+    def __init__(self, world: Any, tmp: Path) -> None:
+        self.world = world
+        base = min(int(u.rsplit(":", 1)[1]) for u in world.sites.values())
+        sources = DemoWorldSources(base_port=base, start_if_missing=False)
+        assert sorted(sources.seed_urls()) == sorted(world.seed_urls)
+        allowed = sources.allowed_hosts()
+        loopback = ["127.0.0.1", "localhost"]
+        self.warehouse = DuckDBWarehouse(path=str(tmp / "warehouse.duckdb"), lock_timeout_s=10)
+        self.coordination = CoordinationResource(url=f"sqlite:///{tmp / 'coordination.db'}")
+        self.resources = {
+            "warehouse": self.warehouse,
+            "io_manager": WarehouseIOManager(warehouse=self.warehouse),
+            "coordination": self.coordination,
+            "http": HttpFetcher(allowed_domains=allowed, allow_private_hosts=loopback),
+            "browser": BrowserFetcher(allowed_domains=allowed, allow_private_hosts=loopback),
+            "market_sources": sources,
+            "faults": FaultInjection(),
+        }
+        self.instance = dg.DagsterInstance.ephemeral()
+        OpsSettings(self.coordination.store()).set("breaker:failure_threshold", 3)
+
+    def netloc(self, slug: str) -> str:
+        return self.world.sites[slug].split("://", 1)[1]
+
+    def run(self, assets=None, **kw) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            assets or canary_assets,
+            resources=self.resources,
+            instance=self.instance,
+            raise_on_error=False,
+            **kw,
+        )
+
+    def breakers(self) -> CircuitBreakers:
+        return CircuitBreakers(self.coordination.store())
+
+
+def pages_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    [mat] = [m for m in result.asset_materializations_for_node(f"{GROUP}__pages")]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def step_error(result: dg.ExecuteInProcessResult) -> tuple[str, str]:
+    [ev] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    err = ev.step_failure_data.error
+    while err.cause is not None and err.cls_name.startswith("Dagster"):
+        err = err.cause
+    return err.cls_name, err.message
+
+
+@pytest.fixture
+def canary(world, tmp_path: Path) -> Canary:
+    return Canary(world, tmp_path)
+
+
+def test_a_clean_world_materialises_the_canary_and_every_check_passes(canary) -> None:
+    result = canary.run()
+
+    assert result.success
+    assert checks(result) == dict.fromkeys(ALL_CHECKS, True)
+    meta = pages_metadata(result)
+    assert meta["skipped_sources"] == [] and meta["routes"] == {"http": 5}
+    assert meta["row_count"] == 5 and meta["max_parallel"] == 4
+    history = canary.warehouse.read_table("fact_history_rows", schema=GROUP)
+    assert len(history) > 0 and set(history["run_id"]) == {result.run_id}
+    assert set(history["source"]) <= {canary.netloc(s) for s in canary.world.sites}
+    assert set(history["url"]) <= set(canary.world.seed_urls)
+    assert (canary.breakers().all()["state"] == "closed").all()
+
+
+def test_a_site_that_is_down_fails_the_canary_until_its_source_breaker_opens(canary) -> None:
+    slug = sorted(canary.world.sites)[1]
+    down = canary.netloc(slug)
+    canary.world.take_down(slug)
+
+    for attempt in (1, 2, 3):
+        result = canary.run()
+        assert not result.success, attempt
+        cls, msg = step_error(result)
+        assert cls == "SourceUnavailableError" and down in msg, msg
+        assert "1 of 5 source(s) failed" in msg
+        # The healer would retry it: a refused connection is a transient network failure.
+        assert read_run_failure(canary.instance, result.run_id).failure_class == TRANSIENT
+    assert canary.breakers().state(f"source:{down}").state == "open"
+
+    result = canary.run()
+
+    assert result.success
+    meta = pages_metadata(result)
+    assert meta["skipped_sources"] == [down]
+    assert meta["routes"] == {"http": 4} and meta["row_count"] == 4
+    assert checks(result) == dict.fromkeys(ALL_CHECKS, True)
+    history = canary.warehouse.read_table("fact_history_rows", schema=GROUP)
+    assert down not in set(history["source"])
+
+
+def test_a_site_blocking_non_browsers_is_fetched_by_browser_once_its_http_route_breaker_opens(
+    canary,
+) -> None:
+    find_chromium()  # Chromium is installed on these machines; fail loudly if not
+    slug = sorted(canary.world.sites)[2]
+    blocked = canary.netloc(slug)
+    canary.world.set_faults(slug, block_non_browsers=True)
+
+    for attempt in (1, 2, 3):
+        result = canary.run()
+        assert not result.success, attempt
+        cls, msg = step_error(result)
+        assert cls == "SourceUnavailableError" and f"{blocked} by http: http_error 503" in msg
+    breakers = canary.breakers()
+    assert breakers.state(f"route:http:{blocked}").state == "open"
+    assert breakers.state(f"source:{blocked}").state == "closed"
+
+    result = canary.run()
+
+    assert result.success, step_error(result)
+    meta = pages_metadata(result)
+    assert meta["skipped_sources"] == []
+    assert meta["routes"] == {"http": 4, "browser": 1}
+    assert checks(result) == dict.fromkeys(ALL_CHECKS, True)
+    history = canary.warehouse.read_table("fact_history_rows", schema=GROUP)
+    assert blocked in set(history["source"])
+
+
+def test_rerunning_fact_history_for_the_same_root_run_does_not_duplicate_rows(canary) -> None:
+    first = canary.run()
+    assert first.success
+    before = canary.warehouse.read_table("fact_history_rows", schema=GROUP)
+    mine = before[before["run_id"] == first.run_id]
+    assert len(mine) > 0
+
+    # A recovery of the same workflow (what the remedy sensor launches) re-runs fact_history.
+    again = canary.run(selection=[fact_history.key], tags={ROOT_TAG: first.run_id})
+
+    assert again.success and again.run_id != first.run_id
+    after = canary.warehouse.read_table("fact_history_rows", schema=GROUP)
+    assert len(after) == len(before)
+    assert set(after["run_id"]) == {first.run_id}
+    assert not after.duplicated(subset=["run_id", "url", "subject", "attribute", "value"]).any()
+    assert checks(again) == {HISTORY_NO_DUPLICATE_KEYS: True, HISTORY_REFERENCES_INTACT: True}
+
+    # A new workflow appends its own rows next to the first one's.
+    second = canary.run()
+    assert second.success
+    final = canary.warehouse.read_table("fact_history_rows", schema=GROUP)
+    assert set(final["run_id"]) == {first.run_id, second.run_id}
+    assert (final["run_id"] == first.run_id).sum() == len(mine)
+
+
+def test_a_source_that_came_back_is_fetched_again_after_its_breaker_cooldown(canary) -> None:
+    """The source breaker's half-open trial must end: here the trial's HTTP fetch is answered
+    503 (bot blocking), which the canary records on the route breaker only; once the site is
+    healthy the source must be fetched again, not skipped for ever."""
+    OpsSettings(canary.coordination.store()).set("breaker:cooldown_s", 0)
+    slug = sorted(canary.world.sites)[3]
+    site = canary.netloc(slug)
+    canary.world.take_down(slug)
+    for _ in range(3):
+        assert not canary.run().success
+    assert canary.breakers().state(f"source:{site}").state == "open"
+
+    # Back, but refusing non-browsers: the trial (cooldown 0) fails on the HTTP route.
+    canary.world.bring_up(slug)
+    canary.world.set_faults(slug, block_non_browsers=True)
+    trial = canary.run()
+    assert not trial.success
+    assert f"{site} by http: http_error 503" in step_error(trial)[1]
+
+    # Fully healthy again: within a few runs the source is fetched, not skipped.
+    canary.world.clear_faults()
+    skipped = []
+    for _ in range(3):
+        result = canary.run()
+        assert result.success
+        skipped.append(pages_metadata(result)["skipped_sources"])
+    assert skipped[-1] == [], (
+        f"source breaker stuck {canary.breakers().state(f'source:{site}').state!r}; "
+        f"skipped per run: {skipped}"
+    )
