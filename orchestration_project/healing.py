@@ -797,6 +797,7 @@ class Healer:
                 order_by="create_timestamp",
                 ascending=True,
             )
+            self._link_launched_runs(runs)
             ok = [r for r in runs if r.dagster_run.status == dg.DagsterRunStatus.SUCCESS]
             if not ok:
                 continue
@@ -848,6 +849,27 @@ class Healer:
             )
             recovered.append(done)
         return recovered
+
+    def _link_launched_runs(self, runs: list[Any]) -> None:
+        """Record the run id of re-executions launched by the remedy sensor (which only
+        learns it once the daemon created the run)."""
+        for rec in runs:
+            action_id = rec.dagster_run.tags.get(ACTION_TAG)
+            if not action_id or not action_id.isdigit():
+                continue
+            with self.store.transaction() as conn:
+                row = conn.execute(
+                    sa.select(actions_table).where(actions_table.c.action_id == int(action_id))
+                ).first()
+                if row is None or (row.detail or {}).get("launched_run_id"):
+                    continue
+                detail = dict(row.detail or {})
+                detail["launched_run_id"] = rec.dagster_run.run_id
+                conn.execute(
+                    actions_table.update()
+                    .where(actions_table.c.action_id == int(action_id))
+                    .values(detail=detail)
+                )
 
     def _close(self, incident_id: str, *, status: str | None) -> None:
         with self.store.transaction() as conn:

@@ -21,6 +21,13 @@ _EVENT_TYPES = {
 }
 
 
+_NAMES = {
+    dg.DagsterEventType.RUN_START: "run started",
+    dg.DagsterEventType.RUN_SUCCESS: "run succeeded",
+    dg.DagsterEventType.RUN_FAILURE: "run failed",
+}
+
+
 def _runs_of(actions: Any) -> list[str]:
     runs: list[str] = []
     for _, a in actions.iterrows():
@@ -39,7 +46,7 @@ def timeline(instance: dg.DagsterInstance, healer: Healer, incident_id: str) -> 
     for run_id in _runs_of(actions):
         for rec in instance.all_logs(run_id, of_type=_EVENT_TYPES):
             ev = rec.dagster_event
-            what = ev.event_type.value
+            what = _NAMES.get(ev.event_type, ev.event_type.value)
             if ev.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
                 data = ev.event_specific_data
                 what = f"check {data.check_name} {'passed' if data.passed else 'FAILED'}"

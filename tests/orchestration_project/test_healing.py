@@ -398,7 +398,7 @@ def test_a_full_recovery_cycle_is_verified_and_reported(
     timeline = text.split("## Timeline", 1)[1]
     assert "step failed: ConnectError" in timeline
     assert f"check {CHECK} passed" in timeline
-    assert "PIPELINE_SUCCESS" in timeline or "RUN_SUCCESS" in timeline
+    assert "run succeeded" in timeline
     assert "failure_detected" in timeline and "recovered (done)" in timeline
     assert timeline.index("step failed: ConnectError") < timeline.index("recovered (done)")
     assert f"run {run_id[:8]}" in timeline and f"run {recovery.run_id[:8]}" in timeline
