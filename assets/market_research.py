@@ -41,6 +41,7 @@ from orchestration_project.reporting import write_market_report
 from orchestration_project.routing import RuleRouter
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
+from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import LanguageEngine
 from resources.sources import MarketSources
@@ -173,6 +174,7 @@ def discovered_pages(
     browser: BrowserFetcher,
     warehouse: Warehouse,
     market_sources: MarketSources,  # noqa: ARG001 — keeps the demo world up during the crawl
+    faults: FaultInjection,
 ) -> pd.DataFrame:
     """Every page the crawler agents visited or refused, per site.
 
@@ -183,6 +185,7 @@ def discovered_pages(
     hosts off the allow-list, robots.txt) are kept with the reason. The crawl is resumable: a
     killed run re-executed from failure continues where it stopped.
     """
+    faults.inject(context, "discovered_pages")  # no-op unless fault injection is configured
     recorder = ActionRecorder(context.run_id, context.log.info)
     topic = str(research_sources["topic"].iloc[0]) if len(research_sources) else ""
     crawl_id = str(research_sources["crawl_id"].iloc[0]) if len(research_sources) else ""
@@ -244,6 +247,7 @@ def page_snapshots(
     discovered_pages: pd.DataFrame,
     coordination: CoordinationResource,
     warehouse: Warehouse,
+    faults: FaultInjection,
 ) -> pd.DataFrame:
     """The captured content of every page fetched successfully, one row per distinct page.
 
@@ -252,6 +256,7 @@ def page_snapshots(
     once. The full history of fetch attempts goes to the ``fetch_attempts`` table, the training
     data of the route learner.
     """
+    faults.inject(context, "page_snapshots")  # no-op unless fault injection is configured
     store = coordination.store()
     ensure_crawl_tables(store)
     crawl_id = str(discovered_pages["crawl_id"].iloc[0]) if len(discovered_pages) else ""
@@ -364,6 +369,7 @@ def extracted_facts(
     coordination: CoordinationResource,
     language: LanguageEngine,
     warehouse: Warehouse,
+    faults: FaultInjection,
 ) -> pd.DataFrame:
     """Facts extractor agents found on the pages: products and prices (with currency and unit),
     features, ratings and reviews with their sentiment — each with its source URL, method and
@@ -374,6 +380,7 @@ def extracted_facts(
     fail validation are quarantined with the reason (records in = accepted + quarantined), and
     every accepted fact is published on the bus (``facts.<crawl_id>``) with an idempotency key.
     """
+    faults.inject(context, "extracted_facts")  # no-op unless fault injection is configured
     recorder = ActionRecorder(context.run_id, context.log.info)
     bus = coordination.bus()
     crawl_id = str(page_snapshots["crawl_id"].iloc[0]) if len(page_snapshots) else ""
@@ -550,6 +557,7 @@ def resolved_facts(
     extracted_facts: pd.DataFrame,
     coordination: CoordinationResource,
     warehouse: Warehouse,
+    faults: FaultInjection,
 ) -> pd.DataFrame:
     """One value per product and attribute, decided by a resolver agent from conflicting claims.
 
@@ -558,6 +566,7 @@ def resolved_facts(
     with compare-and-set and keeps its rationale. Decisions below the confidence threshold are
     escalated to the human review queue.
     """
+    faults.inject(context, "resolved_facts")  # no-op unless fault injection is configured
     recorder = ActionRecorder(context.run_id, context.log.info)
     agent = Agent(
         name="resolver", role="resolver", goal="Reconcile conflicting facts", recorder=recorder
@@ -705,8 +714,10 @@ def competitor_matrix(
     resolved_facts: pd.DataFrame,
     extracted_facts: pd.DataFrame,
     page_snapshots: pd.DataFrame,
+    faults: FaultInjection,
 ) -> pd.DataFrame:
     """One row per competitor product: price, currency, rating, review sentiment and features."""
+    faults.inject(context, "competitor_matrix")  # no-op unless fault injection is configured
     brands = _brands(page_snapshots)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for r in resolved_facts.itertuples():
@@ -791,10 +802,12 @@ def market_report(
     research_sources: pd.DataFrame,
     language: LanguageEngine,
     reports_dir: ReportsDir,
+    faults: FaultInjection,
 ) -> dg.MaterializeResult:
     """The market report: Markdown and HTML with charts (price comparison, feature coverage,
     review sentiment), a summary written by the language engine, and every conflict decision
     with its rationale."""
+    faults.inject(context, "market_report")  # no-op unless fault injection is configured
     crawl_id = str(research_sources["crawl_id"].iloc[0]) if len(research_sources) else "none"
     topic = str(research_sources["topic"].iloc[0]) if len(research_sources) else ""
     out = write_market_report(

@@ -1,6 +1,7 @@
 """Soak benchmark: many workflow runs under injected faults, healed automatically.
 
-Runs the canary workflow (fetch every demo-world source → extract → store) ``--runs`` times on
+Runs the canary workflow (fetch every demo-world source → extract → store; or, with
+``--job market_research_job``, the whole market research) ``--runs`` times on
 a real Dagster instance with a ``--rate`` chance of a real fault per step (HTTP 503, a page
 slower than the client timeout, a refused connection, a killed tool process, the warehouse
 locked by another process), plus two scenarios: one site down for a while (circuit breaker on
@@ -40,6 +41,12 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     """Run the soak and print the scorecard."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200, help="workflow runs to start")
+    ap.add_argument(
+        "--job",
+        default="canary_job",
+        choices=["canary_job", "market_research_job"],
+        help="workflow",
+    )
     ap.add_argument("--rate", type=float, default=0.05, help="fault probability per step")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--poll-s", type=float, default=5.0, help="failure detection interval")
@@ -142,7 +149,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         ]
     )
     print(
-        f"soak: {n} canary runs, fault rate {args.rate:.0%} per step, seed {args.seed}, "
+        f"soak: {n} {args.job} runs, fault rate {args.rate:.0%} per step, seed {args.seed}, "
         f"detection every {args.poll_s:.0f} s, backoff from {args.backoff_s:.0f} s; data {data}"
     )
     t0 = time.perf_counter()
@@ -160,7 +167,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
                 else:
                     world.set_faults(slug)
         t = time.perf_counter()
-        run_job(instance, "canary_job", run_config=QUIET)
+        run_job(instance, args.job, run_config=QUIET)
         durations.append(time.perf_counter() - t)
         healer.run_due(instance, launcher)
         if (i + 1) % args.monitor_every == 0:
