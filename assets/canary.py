@@ -10,6 +10,7 @@ after every recovery: counts against upstream, no duplicate keys, references int
 """
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -52,9 +53,11 @@ def pages(
     http: HttpFetcher,
     browser: BrowserFetcher,
     coordination: CoordinationResource,
+    warehouse: Warehouse,
     faults: FaultInjection,
 ):
-    """The home page of every source, fetched through circuit breakers.
+    """The home page of every source, fetched through circuit breakers; every attempt lands
+    in ``canary.fetch_attempts`` (route health and alerts read it).
 
     A source whose breaker is open is skipped (reported as degraded); a source whose HTTP route
     breaker is open is fetched with the browser instead. A source that fails by every allowed
@@ -83,9 +86,24 @@ def pages(
         for res in browser.fetch_many(browser_urls):
             results[res.url] = res
 
-    rows, failures = [], []
+    rows, failures, attempts = [], [], []
+    now = datetime.now(UTC)
     for url, source, route in plan:
         res = results[url]
+        attempts.append(
+            {
+                "crawl_id": context.run.run_id,
+                "url": url,
+                "site": source,
+                "route": route,
+                "outcome": res.outcome,
+                "status": res.status,
+                "size_bytes": res.size_bytes,
+                "latency_s": round(res.elapsed_s, 4),
+                "error": res.error,
+                "attempted_at": now,
+            }
+        )
         if res.ok:
             breakers.record_success(f"source:{source}")
             if route == "http":
@@ -110,6 +128,14 @@ def pages(
                 "elapsed_s": round(res.elapsed_s, 3),
                 "html": res.html or "",
             }
+        )
+    if attempts:  # every attempt, failed ones included, feeds route health and alerts
+        warehouse.upsert_rows(
+            "fetch_attempts",
+            pd.DataFrame(attempts).astype({"status": "Int64", "error": "string"}),
+            key="crawl_id",
+            keys=[context.run.run_id],
+            schema=GROUP,
         )
     if failures:
         raise SourceUnavailableError(

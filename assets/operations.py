@@ -74,8 +74,22 @@ def events_from_warehouse(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
                 "latency_s": steps["duration_s"],
             }
         )
-    if warehouse.table_exists("agent_actions", schema="market_research"):
-        acts = warehouse.read_table("agent_actions", schema="market_research")
+    # Agent actions and fetch attempts of every domain, consolidated by run_metadata into
+    # operations.* (before the first ingestion: the market research tables themselves).
+    agent_schema = SCHEMA if warehouse.table_exists("agent_actions", schema=SCHEMA) else None
+    agent_schema = agent_schema or (
+        "market_research"
+        if warehouse.table_exists("agent_actions", schema="market_research")
+        else None
+    )
+    fetch_schema = SCHEMA if warehouse.table_exists("fetch_attempts", schema=SCHEMA) else None
+    fetch_schema = fetch_schema or (
+        "market_research"
+        if warehouse.table_exists("fetch_attempts", schema="market_research")
+        else None
+    )
+    if agent_schema:
+        acts = warehouse.read_table("agent_actions", schema=agent_schema)
         out["agent"] = pd.DataFrame(
             {
                 "at": acts["started_at"],
@@ -85,8 +99,8 @@ def events_from_warehouse(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
                 "cost_usd": acts["cost_usd"],
             }
         )
-    if warehouse.table_exists("fetch_attempts", schema="market_research"):
-        att = warehouse.read_table("fetch_attempts", schema="market_research")
+    if fetch_schema:
+        att = warehouse.read_table("fetch_attempts", schema=fetch_schema)
         out["route"] = pd.DataFrame(
             {
                 "at": att["attempted_at"],

@@ -27,7 +27,11 @@ from orchestration_project.alerting import (
     default_rules,
     evaluate_rules,
 )
+from orchestration_project.failures import TIMEOUT, TRANSIENT
 from orchestration_project.healing import Healer, incidents_frame
+
+NETWORK_CLASSES = (TRANSIENT, TIMEOUT)
+ROUTES = ("http", "browser")
 
 
 @dataclass
@@ -125,21 +129,25 @@ def confirm_alerts(
     lookback: timedelta = timedelta(hours=1),
     evidence: timedelta = timedelta(hours=24),
 ) -> int:
-    """Mark true the alerts that a failure incident confirms: same job or asset, and an alert
-    episode overlapping ``[failure - lookback, end + evidence]`` where ``end`` is when the
+    """Mark true the alerts that a failure incident confirms: same job or asset (or, for a
+    network or timeout failure, a fetch route), and an alert episode overlapping ``[failure - lookback, end + evidence]`` where ``end`` is when the
     incident recovered or closed. Alerts about subjects that never failed stay unconfirmed
     and are judged false after the grace period."""
     df = incidents_frame(healer.incidents())
     df = df[df["source"] == "run_failure"]
     marked = 0
     for inc in df.itertuples():
-        end = inc.recovered_at if pd.notna(inc.recovered_at) else inc.closed_at
-        end = (end if pd.notna(end) else now) + evidence
+        ended = inc.recovered_at if pd.notna(inc.recovered_at) else inc.closed_at
+        ended = ended if pd.notna(ended) else now
         start = inc.failure_at - lookback
-        subjects = [("job", inc.job_name)]
+        subjects = [("job", inc.job_name, ended + evidence)]
         if inc.step_key:
-            subjects.append(("asset", inc.step_key))
-        for kind, subject in subjects:
+            subjects.append(("asset", inc.step_key, ended + evidence))
+        if inc.failure_class in NETWORK_CLASSES:
+            # A network failure confirms alerts about the fetch routes around the same time
+            # (route rules look at short windows, so only within ``lookback`` of the end).
+            subjects += [("route", route, ended + lookback) for route in ROUTES]
+        for kind, subject, end in subjects:
             if subject:
                 marked += len(
                     manager.confirm_incident(
