@@ -536,6 +536,7 @@ class Healer:
         self.notify = notify or (lambda _event: None)
         self.clock = clock
         self.settings = OpsSettings(store)
+        self._poll_cursor: datetime | None = None
         ensure_ops_tables(store)
 
     # -- records ----------------------------------------------------------------------------
@@ -608,6 +609,14 @@ class Healer:
 
         Idempotent: handling the same failed run twice changes nothing the second time.
         """
+        with self.store.read() as conn:
+            handled = conn.execute(
+                sa.select(actions_table.c.incident_id).where(
+                    actions_table.c.action == "failure_detected", actions_table.c.run_id == run_id
+                )
+            ).first()
+        if handled is not None:  # cheap path: no event-log read for a run already handled
+            return self.incident(handled.incident_id)
         failure = read_run_failure(instance, run_id)
         now = self.clock()
         incident_id = "inc-" + failure.root_run_id[:13]
@@ -966,15 +975,21 @@ class Healer:
     # -- the daemon-less loop ---------------------------------------------------------------
 
     def poll(self, instance: dg.DagsterInstance, *, since: datetime | None = None) -> list[str]:
-        """Handle every failed run updated since ``since`` (what the run-failure sensor does,
-        for processes without the Dagster daemon), then check recoveries.
+        """Handle every failed run updated since ``since`` (default: a minute before the last
+        poll's newest failure), as the run-failure sensor does, for processes without the
+        Dagster daemon; then check recoveries.
 
         Returns:
-            The run ids handled.
+            The run ids of the failed runs looked at.
         """
+        since = since or self._poll_cursor
         records = instance.get_run_records(
             dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=since)
         )
+        if records:
+            newest = max(r.update_timestamp for r in records)
+            newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+            self._poll_cursor = newest - timedelta(minutes=1)
         handled = []
         for rec in sorted(records, key=lambda r: r.update_timestamp):
             self.on_run_failure(instance, rec.dagster_run.run_id)
