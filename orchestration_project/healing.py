@@ -807,6 +807,7 @@ class Healer:
                 ascending=True,
             )
             self._link_launched_runs(runs)
+            self._replan_lost_launches(inc.incident_id, runs)
             ok = [r for r in runs if r.dagster_run.status == dg.DagsterRunStatus.SUCCESS]
             if not ok:
                 continue
@@ -858,6 +859,33 @@ class Healer:
             )
             recovered.append(done)
         return recovered
+
+    def _replan_lost_launches(
+        self, incident_id: str, runs: list[Any], *, after: timedelta = timedelta(minutes=10)
+    ) -> None:
+        """A re-execution marked launched whose run never appeared (the sensor tick died
+        between marking and submitting) is planned again; the remedy sensor's run key keeps
+        a run that did get created from being launched twice."""
+        have = {r.dagster_run.tags.get(ACTION_TAG) for r in runs}
+        now = self.clock()
+        actions = self.actions(incident_id)
+        lost = actions[
+            (actions["action"] == REEXECUTE)
+            & (actions["status"] == "launched")
+            & (~actions["action_id"].astype(str).isin(have))
+        ]
+        for a in lost.itertuples():
+            launched_at = (a.detail or {}).get("launched_at")
+            if (a.detail or {}).get("launched_run_id"):
+                continue  # launched in-process: the run exists under its own id
+            if launched_at and now - datetime.fromisoformat(launched_at) < after:
+                continue
+            with self.store.transaction() as conn:
+                conn.execute(
+                    actions_table.update()
+                    .where(actions_table.c.action_id == int(a.action_id))
+                    .values(status="planned", due_at=now)
+                )
 
     def _link_launched_runs(self, runs: list[Any]) -> None:
         """Record the run id of re-executions launched by the remedy sensor (which only

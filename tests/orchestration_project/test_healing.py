@@ -617,3 +617,22 @@ def test_breakers_are_shared_through_the_store_and_tuned_by_settings(store) -> N
     assert tuned.record_failure("source:tuned", "x", now=at(0)) == "open"
     assert not tuned.allow("source:tuned", now=at(0.1))
     assert tuned.allow("source:tuned", now=at(0.2))
+
+
+def test_a_launch_whose_run_never_appeared_is_planned_again(instance, store) -> None:
+    # Regression: the remedy sensor marks an action launched before the daemon creates the
+    # run; if the tick dies in between, the incident must not stay "remediating" for ever.
+    run_id = failed_run(instance, "connect")
+    clock = Clock()
+    healer = Healer(store, clock=clock)
+    inc = healer.on_run_failure(instance, run_id)
+    action_id = int(planned(healer, inc.incident_id).iloc[0]["action_id"])
+    clock.advance(60)
+    healer.mark_launched(action_id, None)  # what the remedy sensor does before yielding
+    healer.check_recoveries(instance)
+    assert planned(healer, inc.incident_id).iloc[0]["status"] == "launched"  # not yet
+    clock.advance(11 * 60)
+    healer.check_recoveries(instance)
+    row = planned(healer, inc.incident_id).iloc[0]
+    assert row["status"] == "planned"
+    assert [d["action_id"] for d in healer.due_reexecutions()] == [action_id]
