@@ -223,7 +223,7 @@ def scorecard_charts(card: pd.DataFrame, incidents: pd.DataFrame) -> list[str]:
 
     charts = []
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    labels, ratios, colours = [], [], []
+    labels, ratios, colours, notes = [], [], [], []
     for r in card.itertuples():
         if r.value != r.value:  # NaN: nothing measured
             continue
@@ -232,10 +232,21 @@ def scorecard_charts(card: pd.DataFrame, incidents: pd.DataFrame) -> list[str]:
         else:
             ratio = r.value / r.goal if r.goal else 0.0
         labels.append(r.metric)
-        ratios.append(ratio)
+        ratios.append(min(ratio, 3.0))  # drawn up to 3x the budget; the label has the value
         colours.append("#2a9d8f" if r.met else "#e76f51")
-    ax.barh(labels, ratios, color=colours)
+        notes.append(f"{r.value:.4g}{r.unit or ''} (goal {r.comparison} {r.goal:g}{r.unit or ''})")
+    bars = ax.barh(labels, ratios, color=colours)
+    for bar, note in zip(bars, notes, strict=True):
+        ax.annotate(
+            note,
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
     ax.axvline(1.0, color="#333", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 4.2 if any(x > 1.0 for x in ratios) else 1.6)
     ax.set_xlabel("share of the budget used (1.0 = at the goal; left is better)")
     ax.tick_params(labelsize=8)
     ax.invert_yaxis()
