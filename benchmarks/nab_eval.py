@@ -193,6 +193,10 @@ def main() -> None:
         print(f"held-out standard (nested LOCO, smoothing length also tuned): {nested:6.2f}")
     print(f"windows caught: {std.n_caught}/{std.n_windows} = {std.caught_share:.1%}")
     print(f"median delay window start -> first detection: {std.median_delay_min:.0f} min")
+    print(
+        "median delay labelled anomaly (window centre) -> first detection: "
+        f"{std.median_delay_from_label_min:+.0f} min"
+    )
     print(f"false alerts per metric-day (1 h merge): {std.false_alerts_per_day:.3f}")
     print(f"throughput, block path:     {statistics.median(rates):,.0f} points/s (median of 3)")
     print(f"throughput, per-point path: {statistics.median(prates):,.0f} points/s (median of 3)")

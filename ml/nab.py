@@ -215,6 +215,9 @@ class FileScore:
     delays_min: list[float]
     false_alerts: int
     scored_days: float
+    # NAB windows are centred on the labelled anomaly: delay from the centre row (negative =
+    # the detector fired before the labelled point).
+    delays_from_label_min: list[float] = field(default_factory=list)
 
     @property
     def raw(self) -> float:
@@ -240,6 +243,7 @@ def score_file(f: NabFile, detections: np.ndarray, profile: Profile = STANDARD) 
     tp = 0.0
     caught: set[int] = set()
     delays: list[float] = []
+    from_label: list[float] = []
     windows = sorted(f.windows)
     for k in np.unique(wid[wid >= 0]):
         first = int(hits[wid == k][0])
@@ -247,6 +251,9 @@ def score_file(f: NabFile, detections: np.ndarray, profile: Profile = STANDARD) 
         caught.add(int(k))
         dt = (f.timestamps[first] - f.timestamps[windows[k][0]]) / np.timedelta64(1, "s")
         delays.append(float(dt) / 60.0)
+        centre = (windows[k][0] + windows[k][1]) // 2
+        dl = (f.timestamps[first] - f.timestamps[centre]) / np.timedelta64(1, "s")
+        from_label.append(float(dl) / 60.0)
     scored = f.scored_windows
     fn = -profile.fn_weight * sum(1 for k in scored if k not in caught)
     outside = hits[wid == -1]
@@ -270,6 +277,7 @@ def score_file(f: NabFile, detections: np.ndarray, profile: Profile = STANDARD) 
         delays_min=delays,
         false_alerts=false_alerts,
         scored_days=days,
+        delays_from_label_min=from_label,
     )
 
 
@@ -286,6 +294,7 @@ class CorpusScore:
     n_caught: int
     median_delay_min: float
     false_alerts_per_day: float
+    median_delay_from_label_min: float = float("nan")
 
     @property
     def normalized(self) -> float:
@@ -321,6 +330,7 @@ def score_corpus(
     n_win = n_caught = alerts = 0
     days = 0.0
     delays: list[float] = []
+    from_label: list[float] = []
     for f in files:
         fs = score_file(f, np.asarray(scores[f.name]) >= threshold, profile)
         raw += fs.raw
@@ -329,6 +339,7 @@ def score_corpus(
         n_win += fs.n_windows
         n_caught += fs.n_caught
         delays.extend(fs.delays_min)
+        from_label.extend(fs.delays_from_label_min)
         alerts += fs.false_alerts
         days += fs.scored_days
     return CorpusScore(
@@ -341,6 +352,7 @@ def score_corpus(
         n_caught=n_caught,
         median_delay_min=float(np.median(delays)) if delays else float("nan"),
         false_alerts_per_day=alerts / days if days else float("nan"),
+        median_delay_from_label_min=float(np.median(from_label)) if from_label else float("nan"),
     )
 
 

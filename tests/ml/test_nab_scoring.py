@@ -133,6 +133,8 @@ def test_two_windows_and_fp_between_hand_computed() -> None:
     assert fs.fp == pytest.approx(fp)
     assert fs.raw == pytest.approx(1.6723, abs=1e-3)  # 1.8369 TP - 0.1646 FP
     assert fs.n_caught == 2 and fs.delays_min == [50.0, 250.0]
+    # Centres (labelled points) at rows 324 and 749: 310 is 14 rows early, 750 one row late.
+    assert fs.delays_from_label_min == [-70.0, 5.0]
 
 
 def test_threshold_curve_matches_score_corpus() -> None:
