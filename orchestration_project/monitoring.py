@@ -133,8 +133,21 @@ def confirm_alerts(
     network or timeout failure, a fetch route), and an alert episode overlapping ``[failure - lookback, end + evidence]`` where ``end`` is when the
     incident recovered or closed. Alerts about subjects that never failed stay unconfirmed
     and are judged false after the grace period."""
-    df = incidents_frame(healer.incidents())
-    df = df[df["source"] == "run_failure"]
+    return confirm_from_incidents(
+        manager, incidents_frame(healer.incidents()), now=now, lookback=lookback, evidence=evidence
+    )
+
+
+def confirm_from_incidents(
+    manager: AlertManager,
+    incidents: pd.DataFrame,
+    *,
+    now: datetime,
+    lookback: timedelta = timedelta(hours=1),
+    evidence: timedelta = timedelta(hours=24),
+) -> int:
+    """:func:`confirm_alerts` over an incidents frame (``healing.incidents_frame`` columns)."""
+    df = incidents[incidents["source"] == "run_failure"]
     marked = 0
     for inc in df.itertuples():
         ended = inc.recovered_at if pd.notna(inc.recovered_at) else inc.closed_at
