@@ -410,7 +410,7 @@ def slo_scorecard(
         card,
         metadata={
             "scorecard": dg.MetadataValue.md(card.to_markdown(index=False, floatfmt=".4g")),
-            "goals_met": int(card["met"].fillna(False).astype(bool).sum()),
+            "goals_met": int(card["met"].eq(True).sum()),
             "goals": len(card),
             "report": dg.MetadataValue.path(str(path)),
         },
