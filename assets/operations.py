@@ -343,7 +343,7 @@ def incidents(
     folder = reports_dir.folder("incidents")
     written = 0
     for inc in healer.incidents(statuses=["recovered", "escalated", "resolved"]):
-        if not inc.report_path:
+        if not inc.report_path and inc.closed_at is not None:
             write_incident_report(context.instance, healer, inc.incident_id, folder)
             written += 1
     df = incidents_frame(healer.incidents())

@@ -16,6 +16,7 @@ Usage: ``uv run python benchmarks/alert_replay.py --data /tmp/soak-XXXX [--stret
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,80 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+NETWORK_FAULTS = {"http_5xx", "slow_page", "connection_refused"}
+SCENARIO_ENDS = {"down": "up", "block_bots": "unblock"}
+
+
+def ground_truth(
+    data: Path, *, t0: pd.Timestamp, stretch: float, effect_s: float
+) -> pd.DataFrame | None:
+    """The real problems of a soak, in stretched time: each injected fault (its job, step and
+    kind) for ``effect_s`` soak seconds, and each scenario (a site down, bots blocked) from its
+    start to its end. None when the soak left no ledger (soaks before ledgers existed)."""
+    from orchestration_project.faults import read_ledger
+
+    ledger, scen = data / "faults.jsonl", data / "scenarios.jsonl"
+    if not ledger.exists() and not scen.exists():
+        return None
+
+    def at(ts: str) -> pd.Timestamp:
+        return t0 + (pd.Timestamp(ts) - t0) * stretch
+
+    rows = [
+        {
+            "start": at(f.at),
+            "end": at(f.at) + pd.Timedelta(seconds=effect_s * stretch),
+            "kind": f.kind,
+            "job": f.job_name,
+            "step": f.step,
+        }
+        for f in read_ledger(ledger)
+    ]
+    if scen.exists():
+        events = [json.loads(line) for line in scen.read_text().splitlines() if line]
+        for i, ev in enumerate(events):
+            if ev["what"] not in SCENARIO_ENDS:
+                continue
+            end = next(
+                (
+                    e["at"]
+                    for e in events[i + 1 :]
+                    if e["what"] == SCENARIO_ENDS[ev["what"]] and e["site"] == ev["site"]
+                ),
+                None,
+            )
+            rows.append(
+                {
+                    "start": at(ev["at"]),
+                    "end": at(end) if end else pd.Timestamp.max.tz_localize("UTC"),
+                    "kind": f"scenario:{ev['what']}",
+                    "job": None,
+                    "step": None,
+                }
+            )
+    return pd.DataFrame(rows, columns=["start", "end", "kind", "job", "step"])
+
+
+def truly_affected(alert: pd.Series, truth: pd.DataFrame, lookback_h: float = 1.0) -> bool:
+    """Whether a real problem touched the alert's subject during its episode (or up to
+    ``lookback_h`` before it: windowed rules and anomaly buckets look back). A fault affects its
+    job and its step's asset, and — when it is a network fault — the fetch routes and agents; a
+    scenario (a site down or blocking bots) affects everything that fetches: every job, asset,
+    route and agent."""
+    start = pd.Timestamp(alert["first_at"]) - pd.Timedelta(hours=lookback_h)
+    end = pd.Timestamp(alert["last_at"])
+    live = truth[(truth["start"] <= end) & (truth["end"] >= start)]
+    for p in live.itertuples():
+        if p.kind.startswith("scenario:"):
+            return True
+        kind, subject = alert["subject_kind"], alert["subject"]
+        if (kind == "job" and subject == p.job) or (kind == "asset" and subject == p.step):
+            return True
+        if kind in ("route", "agent") and p.kind in NETWORK_FAULTS:
+            return True
+    return False
+
+
 def main() -> None:
     """Replay and print alert episodes, verdicts and the false-positive rate."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,6 +108,13 @@ def main() -> None:
     ap.add_argument("--stretch", type=float, default=60.0, help="time stretch factor")
     ap.add_argument("--every", type=float, default=5.0, help="evaluation interval (minutes)")
     ap.add_argument("--grace-min", type=float, default=60.0, help="grace before judging false")
+    ap.add_argument("--details", action="store_true", help="print every alert episode")
+    ap.add_argument(
+        "--fault-effect-s",
+        type=float,
+        default=60.0,
+        help="soak seconds an injected fault counts as a real problem (recoveries take ~20 s)",
+    )
     args = ap.parse_args()
 
     from assets.operations import events_from_warehouse
@@ -103,10 +185,24 @@ def main() -> None:
             .unstack(fill_value=0)
         )
         print(summary.to_markdown())
+    rate = "n/a (no judged alerts)" if fp.rate is None else f"{fp.rate:.3f}"
     print(
-        f"\nalert false-positive rate: {fp.rate:.3f} "
+        f"\nalert false-positive rate: {rate} "
         f"({fp.false} false of {fp.true + fp.false} judged; {fp.unconfirmed} unjudged)"
     )
+    truth = ground_truth(data, t0=t0, stretch=args.stretch, effect_s=args.fault_effect_s)
+    if truth is not None and len(records):
+        judged = records.apply(lambda r: truly_affected(r, truth), axis=1)
+        records["ground_truth"] = judged
+        false_ = int((~judged).sum())
+        print(
+            f"against the injected faults and scenarios (ground truth, {len(truth)} problem "
+            f"windows): {false_} false of {len(records)} alert episodes "
+            f"(false-positive rate {false_ / len(records):.3f})"
+        )
+    if args.details and len(records):
+        cols = ["rule", "subject", "first_at", "last_at", "verdict", "ground_truth", "message"]
+        print(records[[c for c in cols if c in records]].to_markdown(index=False))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import statistics
 import sys
@@ -158,6 +159,14 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         for at, what, slug in scenarios:
             if at == i:
                 print(f"  [run {i}] scenario: {what} {slug}")
+                # The replay benchmark judges alerts against this ground truth too.
+                with (data / "scenarios.jsonl").open("a", encoding="utf-8") as fh:
+                    fh.write(
+                        json.dumps(
+                            {"at": datetime.now(UTC).isoformat(), "what": what, "site": slug}
+                        )
+                        + "\n"
+                    )
                 if what == "down":
                     world.take_down(slug)
                 elif what == "up":

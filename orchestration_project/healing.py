@@ -10,7 +10,9 @@ a recovery attempt). Its failure is classified from the error events of its even
 | resource_exhaustion | lower the job's concurrency, then re-execute from failure with backoff |
 | bad_input, upstream_data, code_error | escalate to a human (no retry can fix them) |
 
-After ``max_attempts`` re-executions an incident is escalated too. A re-execution that
+After ``max_attempts`` re-executions an incident is escalated too. A non-blocking asset check
+that fails in a run that succeeded opens an ``asset_check`` incident (``upstream_data``,
+escalated), recovered when a later evaluation of the check passes. A re-execution that
 succeeds is verified: every asset check it ran must have passed (counts against upstream, no
 duplicate keys, references intact), and only then is the incident *recovered*. Every step of
 this is an action row with a time, so a post-incident report can show the timeline, the time to
@@ -56,7 +58,7 @@ incidents_table = sa.Table(
     "ops_incidents",
     ops_metadata,
     sa.Column("incident_id", sa.String(80), primary_key=True),
-    sa.Column("source", sa.String(40), nullable=False),  # run_failure | alert
+    sa.Column("source", sa.String(40), nullable=False),  # run_failure | alert | asset_check
     sa.Column("subject_kind", sa.String(40), nullable=False),
     sa.Column("subject", sa.String(300), nullable=False),
     sa.Column("job_name", sa.String(300)),
@@ -125,6 +127,7 @@ INCIDENT_TAG = "orchestration/incident"
 ACTION_TAG = "orchestration/remedy_action"
 ROOT_TAG = "orchestration/root_run_id"  # the original run of a recovery launched by a sensor
 OPEN_STATUSES = ("open", "remediating")
+CHECK_SCAN_CURSOR = "cursor:asset_check_scan"  # ops_settings key: newest run update scanned
 
 
 def utcnow() -> datetime:
@@ -995,6 +998,159 @@ class Healer:
             closed.append(self.incident(inc.incident_id))
         return closed
 
+    # -- data checks ------------------------------------------------------------------------
+
+    def scan_checks(
+        self, instance: dg.DagsterInstance, *, since: datetime | None = None
+    ) -> list[Incident]:
+        """Turn failed asset checks of runs that *succeeded* into incidents.
+
+        A non-blocking check (a site that yielded no pages, say) can fail while its run
+        succeeds: nothing crashed, but the data is suspect, and without this nobody would know.
+        Such a failure opens an ``asset_check`` incident about the asset, classified
+        ``upstream_data`` and escalated at once (no retry fixes data that upstream did not
+        deliver). It stays escalated, and open for reporting, until a later evaluation of the
+        same check passes: then it is *recovered*, and its time to recover is how long the data
+        stayed wrong. A check failing again while its incident is open is recorded on it.
+        Failed runs are left to :meth:`on_run_failure` (their re-executions' checks are verified
+        by :meth:`check_recoveries`).
+
+        Idempotent: runs are read from ``since`` (default: the stored scan cursor less a minute)
+        and a run already scanned adds nothing.
+
+        Returns:
+            The incidents opened or recovered by this scan.
+        """
+        cursor = self.settings.get(CHECK_SCAN_CURSOR)
+        if since is None and cursor is not None:
+            since = datetime.fromtimestamp(float(cursor), UTC) - timedelta(minutes=1)
+        records = instance.get_run_records(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], updated_after=since),
+            order_by="update_timestamp",
+            ascending=True,
+        )
+        if not records:
+            return []
+        with self.store.read() as conn:
+            scanned = {
+                r.run_id
+                for r in conn.execute(
+                    sa.select(actions_table.c.run_id).where(
+                        actions_table.c.action.in_(["check_failed", "check_passed"]),
+                        actions_table.c.run_id.in_([r.dagster_run.run_id for r in records]),
+                    )
+                ).fetchall()
+            }
+        changed: dict[str, Incident] = {}
+        for rec in records:
+            run = rec.dagster_run
+            if run.run_id in scanned:
+                continue
+            for ev_rec in instance.all_logs(
+                run.run_id, of_type={dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+            ):
+                data = ev_rec.dagster_event.event_specific_data
+                at = datetime.fromtimestamp(ev_rec.timestamp, UTC)
+                inc = self._on_check(
+                    run,
+                    asset=data.asset_key.to_user_string(),
+                    check=data.check_name,
+                    passed=bool(data.passed),
+                    severity=getattr(data.severity, "value", str(data.severity)),
+                    metadata={
+                        k: str(getattr(v, "value", v))[:300] for k, v in data.metadata.items()
+                    },
+                    at=at,
+                )
+                if inc is not None:
+                    changed[inc.incident_id] = inc
+        newest = max(r.update_timestamp for r in records)
+        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+        self.settings.set(CHECK_SCAN_CURSOR, newest.timestamp(), reason="asset-check scan")
+        return list(changed.values())
+
+    def _on_check(
+        self,
+        run: dg.DagsterRun,
+        *,
+        asset: str,
+        check: str,
+        passed: bool,
+        severity: str,
+        metadata: dict[str, str],
+        at: datetime,
+    ) -> Incident | None:
+        now = self.clock()
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                sa.select(incidents_table).where(
+                    incidents_table.c.source == "asset_check",
+                    incidents_table.c.step_key == asset,
+                    incidents_table.c.error_class == check,
+                    incidents_table.c.recovered_at.is_(None),
+                )
+            ).first()
+            if passed:
+                # Only a pass after the failure recovers it (a rescan sees older runs again).
+                if row is None or at <= _aware(row.failure_at):
+                    return None
+                self._act(conn, row.incident_id, "check_passed", run_id=run.run_id, at=at)
+                self._act(conn, row.incident_id, "recovered", run_id=run.run_id, at=at)
+                self._update(
+                    conn,
+                    row.incident_id,
+                    status="recovered",
+                    recovered_at=at,
+                    closed_at=now,
+                    consistency="passed",
+                )
+                event = "incident_recovered"
+                incident_id = row.incident_id
+            elif row is not None:
+                self._act(
+                    conn, row.incident_id, "check_failed", run_id=run.run_id, at=at, **metadata
+                )
+                return None
+            else:
+                incident_id = (
+                    "chk-"
+                    + hashlib.sha256(f"{asset}|{check}|{run.run_id}".encode()).hexdigest()[:12]
+                )
+                why = f"check {check} on {asset} failed in run {run.run_id[:8]}"
+                conn.execute(
+                    incidents_table.insert().values(
+                        incident_id=incident_id,
+                        source="asset_check",
+                        subject_kind="asset",
+                        subject=asset,
+                        job_name=run.job_name,
+                        root_run_id=None,
+                        step_key=asset,
+                        failure_class=UPSTREAM,
+                        error_class=check,
+                        message=f"{why} ({severity}): {json.dumps(metadata)[:1500]}",
+                        status="escalated",
+                        severity="critical" if severity == "ERROR" else "warning",
+                        failure_at=at,
+                        detected_at=now,
+                        attempts=0,
+                        consistency="failed",
+                    )
+                )
+                self._act(conn, incident_id, "check_failed", run_id=run.run_id, at=at, **metadata)
+                self._act(
+                    conn,
+                    incident_id,
+                    ESCALATE,
+                    run_id=run.run_id,
+                    at=now,
+                    reason=f"{UPSTREAM} cannot be fixed by retrying: {why}",
+                )
+                event = "incident_escalated"
+        incident = self.incident(incident_id)
+        self.notify({"event": event, **_summary(incident)})
+        return incident
+
     def set_report_path(self, incident_id: str, path: str) -> None:
         """Remember where the post-incident report was written."""
         with self.store.transaction() as conn:
@@ -1023,6 +1179,7 @@ class Healer:
             self.on_run_failure(instance, rec.dagster_run.run_id)
             handled.append(rec.dagster_run.run_id)
         self.check_recoveries(instance)
+        self.scan_checks(instance)
         return handled
 
 

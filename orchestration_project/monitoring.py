@@ -129,9 +129,10 @@ def confirm_alerts(
     lookback: timedelta = timedelta(hours=1),
     evidence: timedelta = timedelta(hours=24),
 ) -> int:
-    """Mark true the alerts that a failure incident confirms: same job or asset (or, for a
-    network or timeout failure, a fetch route), and an alert episode overlapping ``[failure - lookback, end + evidence]`` where ``end`` is when the
-    incident recovered or closed. Alerts about subjects that never failed stay unconfirmed
+    """Mark true the alerts that a failure incident (a failed run, or a failed check of a run
+    that succeeded) confirms: same job or asset (or, for a network or timeout failure, a fetch
+    route), and an alert episode overlapping ``[failure - lookback, end + evidence]`` where
+    ``end`` is when the incident recovered or closed. Alerts about subjects that never failed stay unconfirmed
     and are judged false after the grace period."""
     return confirm_from_incidents(
         manager, incidents_frame(healer.incidents()), now=now, lookback=lookback, evidence=evidence
@@ -147,7 +148,7 @@ def confirm_from_incidents(
     evidence: timedelta = timedelta(hours=24),
 ) -> int:
     """:func:`confirm_alerts` over an incidents frame (``healing.incidents_frame`` columns)."""
-    df = incidents[incidents["source"] == "run_failure"]
+    df = incidents[incidents["source"].isin(["run_failure", "asset_check"])]
     marked = 0
     for inc in df.itertuples():
         ended = inc.recovered_at if pd.notna(inc.recovered_at) else inc.closed_at

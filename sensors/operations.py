@@ -84,9 +84,10 @@ def remedy_sensor(
             },
         )
     healer.check_recoveries(instance)
+    healer.scan_checks(instance)  # failed non-blocking checks of successful runs
     folder = reports_dir.folder("incidents")
     for inc in healer.incidents(statuses=["recovered", "escalated", "resolved"]):
-        if not inc.report_path:
+        if not inc.report_path and inc.closed_at is not None:
             write_incident_report(instance, healer, inc.incident_id, folder)
 
 

@@ -636,3 +636,83 @@ def test_a_launch_whose_run_never_appeared_is_planned_again(instance, store) -> 
     row = planned(healer, inc.incident_id).iloc[0]
     assert row["status"] == "planned"
     assert [d["action_id"] for d in healer.due_reexecutions()] == [action_id]
+
+
+# ---------------------------------------------------------------------------------------------
+# Failed checks of runs that succeeded: the data is suspect although nothing crashed
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_failed_check_of_a_successful_run_opens_an_upstream_data_incident_until_it_passes(
+    tmp_path: Path, store
+) -> None:
+    (tmp_path / "dagster").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as inst:
+        events: list[dict] = []
+        healer = Healer(store, notify=events.append)
+        ok = execute(inst, run_config("connect", failing_attempts=0))
+        assert ok.success
+        assert healer.scan_checks(inst) == []  # a passing check with no incident: nothing
+        assert healer.incidents() == []
+
+        bad = execute(inst, run_config("connect", failing_attempts=0, check_passes=False))
+        assert bad.success  # the check is not blocking: the run succeeds with suspect data
+        failed_run(inst, "malformed", failing_attempts=1, check_passes=False)  # a failed run
+
+        [opened] = healer.scan_checks(inst)
+
+        assert opened.incident_id.startswith("chk-")
+        assert (opened.source, opened.subject_kind, opened.subject) == (
+            "asset_check",
+            "asset",
+            "healing_flaky",
+        )
+        assert (opened.failure_class, opened.error_class) == (UPSTREAM, CHECK)
+        assert (opened.status, opened.job_name, opened.consistency) == (
+            "escalated",
+            JOB,
+            "failed",
+        )
+        assert opened.recovered_at is None and opened.closed_at is None  # still wrong
+        assert 0 <= opened.time_to_detect_s < 60
+        acts = healer.actions(opened.incident_id)
+        assert list(acts["action"]) == ["check_failed", ESCALATE]
+        assert set(acts["run_id"]) == {bad.run_id}  # the failed run is not a check incident
+        assert [e["event"] for e in events] == ["incident_escalated"]
+        # Idempotent: scanning again, from the stored cursor or from the start, adds nothing.
+        assert healer.scan_checks(inst) == []
+        assert healer.scan_checks(inst, since=datetime(2000, 1, 1, tzinfo=UTC)) == []
+        assert len(healer.actions(opened.incident_id)) == 2
+
+        # Still failing in a later run: recorded on the same incident, no second incident.
+        again = execute(inst, run_config("connect", failing_attempts=0, check_passes=False))
+        assert healer.scan_checks(inst) == []
+        assert [i.incident_id for i in healer.incidents()] == [opened.incident_id]
+        acts = healer.actions(opened.incident_id)
+        assert list(acts["action"]) == ["check_failed", ESCALATE, "check_failed"]
+        assert acts.iloc[-1]["run_id"] == again.run_id
+
+        # The data is right again: recovered at the passing evaluation, time to recover known.
+        fixed = execute(inst, run_config("connect", failing_attempts=0))
+        [recovered] = healer.scan_checks(inst)
+        assert recovered.incident_id == opened.incident_id
+        assert (recovered.status, recovered.consistency) == ("recovered", "passed")
+        assert recovered.closed_at is not None
+        assert recovered.time_to_recover_s is not None and recovered.time_to_recover_s > 0
+        acts = healer.actions(opened.incident_id)
+        assert list(acts["action"])[-2:] == ["check_passed", "recovered"]
+        assert set(acts["run_id"].iloc[-2:]) == {fixed.run_id}
+        assert [e["event"] for e in events] == ["incident_escalated", "incident_recovered"]
+        frame = incidents_frame(healer.incidents())
+        assert frame.loc[0, "ttr_s"] == pytest.approx(recovered.time_to_recover_s)
+
+        # A new failure after the recovery is a new incident.
+        execute(inst, run_config("connect", failing_attempts=0, check_passes=False))
+        [second] = healer.scan_checks(inst)
+        assert second.incident_id != opened.incident_id
+        assert [i.status for i in healer.incidents()] == ["recovered", "escalated"]
+        # Its report is written once it is closed, with the run events and the actions.
+        path = write_incident_report(inst, healer, opened.incident_id, tmp_path / "reports")
+        text = path.read_text()
+        assert "check healing_flaky_consistent FAILED" in text  # from the run's event log
+        assert "check_failed" in text and "recovered" in text

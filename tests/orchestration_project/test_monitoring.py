@@ -112,3 +112,32 @@ def test_a_critical_alert_opens_an_incident_that_resolves_with_the_alert(tmp_pat
     done = evaluate_alerts(events=events, manager=manager, healer=healer, now=later, rules=RULES)
     assert done.incidents_resolved == [inc.incident_id]
     assert healer.incident(inc.incident_id).status == "resolved"
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("prices_complete", asset="partial_prices")])
+def partial_prices():  # noqa: ANN201
+    yield dg.Output(3)
+    yield dg.AssetCheckResult(check_name="prices_complete", passed=False)
+
+
+def test_a_failed_check_incident_confirms_alerts_about_its_asset_not_the_routes(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        assert dg.materialize([partial_prices], instance=instance).success
+        healer = Healer(CoordinationStore(f"sqlite:///{tmp_path / 'c.db'}"))
+        [incident] = healer.scan_checks(instance)
+        assert (incident.source, incident.failure_class) == ("asset_check", "upstream_data")
+        manager = AlertManager(InMemoryAlertStore())
+        events = {
+            "asset": _events({"partial_prices": [True, False, False]}, NOW),
+            "route": _events({"http": [False, False, True, True]}, NOW),
+        }
+        evaluate_alerts(
+            events=events, manager=manager, healer=healer, now=NOW, rules=RULES, grace=timedelta(0)
+        )
+        by_subject = {(r.subject_kind, r.subject): r for r in manager.store.records()}
+        assert by_subject[("asset", "partial_prices")].verdict is True
+        # Bad data is not a network failure: the route alert stays unconfirmed.
+        assert by_subject[("route", "http")].verdict is None
