@@ -94,7 +94,9 @@ def truly_affected(alert: pd.Series, truth: pd.DataFrame, lookback_h: float = 1.
         if p.kind.startswith("scenario:"):
             return True
         kind, subject = alert["subject_kind"], alert["subject"]
-        if (kind == "job" and subject == p.job) or (kind == "asset" and subject == p.step):
+        # Injection points are asset key paths ("canary/facts"); asset events use step keys.
+        step = str(p.step or "").replace("/", "__")
+        if (kind == "job" and subject == p.job) or (kind == "asset" and subject == step):
             return True
         if kind in ("route", "agent") and p.kind in NETWORK_FAULTS:
             return True
