@@ -194,11 +194,11 @@ def facts(context: dg.AssetExecutionContext, pages: pd.DataFrame, faults: FaultI
     yield dg.Output(
         df, metadata={"row_count": len(df), "pages_with_facts": with_facts, "pages_empty": empty}
     )
-    foreign = sorted(set(df["url"]) - set(pages["url"])) if len(df) else []
+    passed, meta = facts_consistency(df, pages, empty=empty)
     yield dg.AssetCheckResult(
         check_name=FACTS_MATCH_PAGES,
-        passed=with_facts + empty == len(pages) and not foreign,
-        metadata={"pages_in": len(pages), "with_facts": with_facts, "empty": empty},
+        passed=passed,
+        metadata=meta,
         description="pages in = pages with facts + pages without; no fact from an unknown page",
     )
 
@@ -236,8 +236,8 @@ def fact_history(
         else rows.iloc[0:0]
     )
     mine = history[history["run_id"] == root]
-    dupes = int(mine.duplicated(subset=HISTORY_KEY).sum())
-    orphans = sorted(set(mine["url"]) - set(pages["url"]))
+    (keys_ok, keys_meta), (refs_ok, refs_meta) = history_consistency(mine, rows, pages)
+    dupes, orphans = keys_meta["duplicates"], refs_meta["orphan_urls"]
     summary = pd.DataFrame(
         [{"run_id": root, "rows": len(mine), "duplicates": dupes, "orphans": len(orphans)}]
     )
@@ -245,17 +245,48 @@ def fact_history(
     yield dg.AssetCheckResult(
         check_name=HISTORY_NO_DUPLICATE_KEYS,
         asset_key=dg.AssetKey([GROUP, "fact_history"]),
-        passed=dupes == 0 and len(mine) == len(rows),
-        metadata={"rows": len(mine), "duplicates": dupes, "expected": len(rows)},
+        passed=keys_ok,
+        metadata=keys_meta,
         description="the run's history rows equal its facts, with no duplicate key",
     )
     yield dg.AssetCheckResult(
         check_name=HISTORY_REFERENCES_INTACT,
         asset_key=dg.AssetKey([GROUP, "fact_history"]),
-        passed=not orphans,
+        passed=refs_ok,
         metadata={"orphan_urls": dg.MetadataValue.json(orphans[:20])},
         description="every stored fact references a page of this run",
     )
+
+
+def facts_consistency(
+    facts_df: pd.DataFrame, pages_df: pd.DataFrame, *, empty: int
+) -> tuple[bool, dict[str, int]]:
+    """The ``facts_match_upstream_pages`` check: every upstream page is accounted for (pages in
+    = pages with facts + pages without) and no fact names a page that was not fetched."""
+    with_facts = int(facts_df["url"].nunique()) if len(facts_df) else 0
+    foreign = set(facts_df["url"]) - set(pages_df["url"]) if len(facts_df) else set()
+    passed = with_facts + empty == len(pages_df) and not foreign
+    return passed, {
+        "pages_in": len(pages_df),
+        "with_facts": with_facts,
+        "empty": empty,
+        "foreign_pages": len(foreign),
+    }
+
+
+def history_consistency(
+    stored: pd.DataFrame, expected: pd.DataFrame, pages_df: pd.DataFrame
+) -> tuple[tuple[bool, dict[str, int]], tuple[bool, dict[str, list[str]]]]:
+    """The two ``fact_history`` checks on one run's stored rows: no duplicate key and exactly
+    the rows the run produced (counts against upstream); every row references a page of the
+    run (references intact)."""
+    dupes = int(stored.duplicated(subset=HISTORY_KEY).sum())
+    orphans = sorted(set(stored["url"]) - set(pages_df["url"]))
+    keys = (
+        dupes == 0 and len(stored) == len(expected),
+        {"rows": len(stored), "duplicates": dupes, "expected": len(expected)},
+    )
+    return keys, (not orphans, {"orphan_urls": orphans})
 
 
 canary_assets = [pages, facts, fact_history]

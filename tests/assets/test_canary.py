@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from assets.canary import (
@@ -20,6 +21,8 @@ from assets.canary import (
     PAGES_COVER_SOURCES,
     canary_assets,
     fact_history,
+    facts_consistency,
+    history_consistency,
 )
 from orchestration_project.demo_world import start_demo_world
 from orchestration_project.failures import TRANSIENT
@@ -233,3 +236,46 @@ def test_a_source_that_came_back_is_fetched_again_after_its_breaker_cooldown(can
         f"source breaker stuck {canary.breakers().state(f'source:{site}').state!r}; "
         f"skipped per run: {skipped}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The consistency checks' own logic, on data broken on purpose (the runs above only ever see
+# consistent data, so they could not tell a check that always passes from a working one)
+# ---------------------------------------------------------------------------------------------
+
+PAGES_DF = pd.DataFrame({"url": ["http://a/1", "http://a/2", "http://b/1"]})
+FACTS_DF = pd.DataFrame(
+    {
+        "url": ["http://a/1", "http://a/1", "http://b/1"],
+        "subject": ["Kit", "Kit", "Pump"],
+        "attribute": ["price", "name", "price"],
+        "value": ["10", "Kit", "99"],
+    }
+)
+
+
+def test_facts_check_counts_pages_against_upstream_and_rejects_unknown_pages() -> None:
+    assert facts_consistency(FACTS_DF, PAGES_DF, empty=1)[0]  # 2 with facts + 1 empty = 3
+    passed, meta = facts_consistency(FACTS_DF, PAGES_DF, empty=0)  # a page went missing
+    assert not passed and meta["with_facts"] + meta["empty"] == 2 and meta["pages_in"] == 3
+    stray = pd.concat([FACTS_DF, FACTS_DF.head(1).assign(url="http://evil/1")])
+    passed, meta = facts_consistency(stray, PAGES_DF, empty=0)  # 3 urls, but one is foreign
+    assert not passed and meta["foreign_pages"] == 1
+
+
+def test_history_checks_catch_duplicates_missing_rows_and_orphans() -> None:
+    rows = FACTS_DF.assign(run_id="r1")
+    (keys_ok, keys), (refs_ok, refs) = history_consistency(rows, rows, PAGES_DF)
+    assert keys_ok and refs_ok and keys["duplicates"] == 0 and refs["orphan_urls"] == []
+
+    doubled = pd.concat([rows, rows.head(1)])  # a re-execution appended instead of replacing
+    (keys_ok, keys), (refs_ok, _) = history_consistency(doubled, rows, PAGES_DF)
+    assert not keys_ok and keys["duplicates"] == 1 and refs_ok
+
+    lost = rows.head(2)  # a write lost a row: counts against upstream differ
+    (keys_ok, keys), _ = history_consistency(lost, rows, PAGES_DF)
+    assert not keys_ok and (keys["rows"], keys["expected"]) == (2, 3)
+
+    orphaned = rows.assign(url=["http://a/1", "http://a/1", "http://gone/9"])
+    _, (refs_ok, refs) = history_consistency(orphaned, rows, PAGES_DF)
+    assert not refs_ok and refs["orphan_urls"] == ["http://gone/9"]
