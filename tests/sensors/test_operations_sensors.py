@@ -30,6 +30,7 @@ ERRORS = {
 class SensorFlakyConfig(dg.Config):
     error: str = "connect"
     fail_recoveries: bool = False
+    check_passes: bool = True
 
 
 @dg.asset
@@ -44,7 +45,7 @@ def sensor_flaky(
     if config.fail_recoveries or not context.run.tags.get(ROOT_TAG):
         raise ERRORS[config.error]()
     yield dg.Output(sensor_upstream + 1)
-    yield dg.AssetCheckResult(check_name=CHECK, passed=True)
+    yield dg.AssetCheckResult(check_name=CHECK, passed=config.check_passes)
 
 
 def sensor_job_def() -> dg.JobDefinition:
@@ -53,9 +54,13 @@ def sensor_job_def() -> dg.JobDefinition:
 
 
 def execute(
-    instance: dg.DagsterInstance, error: str = "connect", fail_recoveries: bool = False, **kw
+    instance: dg.DagsterInstance,
+    error: str = "connect",
+    fail_recoveries: bool = False,
+    check_passes: bool = True,
+    **kw,
 ) -> dg.JobExecutionResult:
-    cfg = {"error": error, "fail_recoveries": fail_recoveries}
+    cfg = {"error": error, "fail_recoveries": fail_recoveries, "check_passes": check_passes}
     return dg.execute_job(
         dg.reconstructable(sensor_job_def),
         instance,
@@ -211,3 +216,27 @@ def test_a_failed_sensor_launched_recovery_joins_its_roots_incident(instance, re
     plans = acts[acts["action"] == REEXECUTE]
     assert list(plans["status"]) == ["launched", "planned"]
     assert [d["attempt"] for d in plans["detail"]] == [1, 2]
+
+
+def test_the_remedy_sensor_turns_a_failed_check_of_a_successful_run_into_an_incident(
+    instance, resources
+) -> None:
+    succeeds = {ROOT_TAG: "not-a-recovery"}  # the tag that makes sensor_flaky succeed
+    suspect = execute(instance, check_passes=False, tags=succeeds)
+    assert suspect.success
+
+    assert tick(instance, resources) == []
+
+    healer = Healer(resources["coordination"].store())
+    [inc] = healer.incidents()
+    assert (inc.source, inc.subject, inc.error_class) == ("asset_check", "sensor_flaky", CHECK)
+    assert (inc.failure_class, inc.status) == ("upstream_data", "escalated")
+    reports = Path(resources["reports_dir"].path) / "incidents"
+    assert not (reports / f"{inc.incident_id}.md").exists()  # still open: no report yet
+
+    assert execute(instance, tags=succeeds).success  # the data is right again
+    assert tick(instance, resources) == []
+
+    done = healer.incident(inc.incident_id)
+    assert done.status == "recovered" and done.time_to_recover_s > 0
+    assert "**recovered**" in (reports / f"{inc.incident_id}.md").read_text()
