@@ -128,6 +128,7 @@ ACTION_TAG = "orchestration/remedy_action"
 ROOT_TAG = "orchestration/root_run_id"  # the original run of a recovery launched by a sensor
 OPEN_STATUSES = ("open", "remediating")
 CHECK_SCAN_CURSOR = "cursor:asset_check_scan"  # ops_settings key: newest run update scanned
+CHECK_SCAN_FIRST_LOOKBACK = timedelta(days=1)
 
 
 def utcnow() -> datetime:
@@ -932,21 +933,21 @@ class Healer:
     ) -> Incident | None:
         """A health alert opens an incident for its subject unless one covers it already: an
         open incident about the subject, or a failure incident of that job (or step) that is
-        open or was escalated within the last hour (people already know).
+        open or was escalated within the last hour (people already know), or a failed-check
+        incident of the asset that has not recovered.
 
         Returns the new incident, or None when one already covers the subject.
         """
         now = self.clock()
         for inc in self.incidents():
-            if inc.source != "run_failure":
+            if inc.source not in ("run_failure", "asset_check"):
                 continue
-            covers = (subject_kind == "job" and inc.job_name == subject) or (
-                subject_kind == "asset" and inc.step_key == subject
-            )
+            covers = (
+                subject_kind == "job" and inc.job_name == subject and inc.source == "run_failure"
+            ) or (subject_kind == "asset" and inc.step_key == subject)
             recent = inc.status in OPEN_STATUSES or (
                 inc.status == "escalated"
-                and inc.closed_at is not None
-                and now - inc.closed_at <= timedelta(hours=1)
+                and (inc.closed_at is None or now - inc.closed_at <= timedelta(hours=1))
             )
             if covers and recent:
                 return None
@@ -1015,15 +1016,20 @@ class Healer:
         Failed runs are left to :meth:`on_run_failure` (their re-executions' checks are verified
         by :meth:`check_recoveries`).
 
-        Idempotent: runs are read from ``since`` (default: the stored scan cursor less a minute)
-        and a run already scanned adds nothing.
+        Idempotent: runs are read from ``since`` (default: the stored scan cursor less a minute;
+        a day back on the first scan) and a run already scanned adds nothing.
 
         Returns:
             The incidents opened or recovered by this scan.
         """
         cursor = self.settings.get(CHECK_SCAN_CURSOR)
-        if since is None and cursor is not None:
-            since = datetime.fromtimestamp(float(cursor), UTC) - timedelta(minutes=1)
+        if since is None:
+            # The first scan of an instance looks back a day, not through all its history.
+            since = (
+                datetime.fromtimestamp(float(cursor), UTC) - timedelta(minutes=1)
+                if cursor is not None
+                else self.clock() - CHECK_SCAN_FIRST_LOOKBACK
+            )
         records = instance.get_run_records(
             dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], updated_after=since),
             order_by="update_timestamp",

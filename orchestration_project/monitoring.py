@@ -132,8 +132,8 @@ def confirm_alerts(
     """Mark true the alerts that a failure incident (a failed run, or a failed check of a run
     that succeeded) confirms: same job or asset (or, for a network or timeout failure, a fetch
     route), and an alert episode overlapping ``[failure - lookback, end + evidence]`` where
-    ``end`` is when the incident recovered or closed. Alerts about subjects that never failed stay unconfirmed
-    and are judged false after the grace period."""
+    ``end`` is when the incident recovered or closed. Alerts about subjects that never failed
+    stay unconfirmed and are judged false after the grace period."""
     return confirm_from_incidents(
         manager, incidents_frame(healer.incidents()), now=now, lookback=lookback, evidence=evidence
     )

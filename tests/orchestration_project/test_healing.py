@@ -684,6 +684,12 @@ def test_a_failed_check_of_a_successful_run_opens_an_upstream_data_incident_unti
         assert healer.scan_checks(inst, since=datetime(2000, 1, 1, tzinfo=UTC)) == []
         assert len(healer.actions(opened.incident_id)) == 2
 
+        # A critical alert about the asset meanwhile is covered by this incident.
+        alert = dict(severity="critical", message="m", rule="asset_failing")
+        now = datetime.now(UTC)
+        assert (
+            healer.on_alert(subject_kind="asset", subject="healing_flaky", at=now, **alert) is None
+        )
         # Still failing in a later run: recorded on the same incident, no second incident.
         again = execute(inst, run_config("connect", failing_attempts=0, check_passes=False))
         assert healer.scan_checks(inst) == []
