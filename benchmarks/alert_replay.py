@@ -8,7 +8,9 @@ incidents a soak left behind (``--data``, the soak's data folder), stretches tim
 every ``--every`` minutes of stretched time, as the operations schedule would, with the same
 deduplication, cooldown and grouping. Alerts are judged exactly as in production: true when a
 failure incident of the same job or asset (or, for a network failure, a fetch route) confirms
-them, false when nothing did within the grace period after they resolved.
+them, false when nothing did within the grace period after they resolved. The same episodes
+are then judged against the soak's ground truth — its fault ledger and scenario timeline (see
+:func:`truly_affected`) — which also counts real problems the platform handled silently.
 
 Usage: ``uv run python benchmarks/alert_replay.py --data /tmp/soak-XXXX [--stretch 60]``
 """
