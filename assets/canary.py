@@ -190,11 +190,15 @@ def facts(context: dg.AssetExecutionContext, pages: pd.DataFrame, faults: FaultI
         rows.extend(found)
     df = pd.DataFrame(rows, columns=["url", "source", "subject", "attribute", "value"])
     df = df.drop_duplicates(ignore_index=True)
-    with_facts = int(df["url"].nunique()) if len(df) else 0
-    yield dg.Output(
-        df, metadata={"row_count": len(df), "pages_with_facts": with_facts, "pages_empty": empty}
-    )
     passed, meta = facts_consistency(df, pages, empty=empty)
+    yield dg.Output(
+        df,
+        metadata={
+            "row_count": len(df),
+            "pages_with_facts": meta["with_facts"],
+            "pages_empty": empty,
+        },
+    )
     yield dg.AssetCheckResult(
         check_name=FACTS_MATCH_PAGES,
         passed=passed,

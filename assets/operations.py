@@ -16,7 +16,7 @@ from ml.health import health_metrics as compute_health
 from ml.slo import scorecard
 from orchestration_project.alerting import WarehouseAlertStore
 from orchestration_project.healing import CircuitBreakers, Healer, incidents_frame
-from orchestration_project.incident_report import write_incident_report
+from orchestration_project.incident_report import write_pending_reports
 from orchestration_project.monitoring import evaluate_alerts
 from orchestration_project.run_metadata import SCHEMA, ingest
 from resources.alerting import AlertingResource
@@ -341,11 +341,7 @@ def incidents(
     healer = Healer(coordination.store())
     healer.check_recoveries(context.instance)
     folder = reports_dir.folder("incidents")
-    written = 0
-    for inc in healer.incidents(statuses=["recovered", "escalated", "resolved"]):
-        if not inc.report_path and inc.closed_at is not None:
-            write_incident_report(context.instance, healer, inc.incident_id, folder)
-            written += 1
+    written = write_pending_reports(context.instance, healer, folder)
     df = incidents_frame(healer.incidents())
     breakers = CircuitBreakers(coordination.store()).all()
     latest = df.sort_values("failure_at").tail(10) if len(df) else df

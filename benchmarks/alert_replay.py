@@ -92,10 +92,10 @@ def truly_affected(alert: pd.Series, truth: pd.DataFrame, lookback_h: float = 1.
     start = pd.Timestamp(alert["first_at"]) - pd.Timedelta(hours=lookback_h)
     end = pd.Timestamp(alert["last_at"])
     live = truth[(truth["start"] <= end) & (truth["end"] >= start)]
+    kind, subject = alert["subject_kind"], alert["subject"]
     for p in live.itertuples():
         if p.kind.startswith("scenario:"):
             return True
-        kind, subject = alert["subject_kind"], alert["subject"]
         # Injection points are asset key paths ("canary/facts"); asset events use step keys.
         step = str(p.step or "").replace("/", "__")
         if (kind == "job" and subject == p.job) or (kind == "asset" and subject == step):

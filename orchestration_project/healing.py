@@ -1070,8 +1070,7 @@ class Healer:
                 )
                 if inc is not None:
                     changed[inc.incident_id] = inc
-        newest = max(r.update_timestamp for r in records)
-        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+        newest = _aware(max(r.update_timestamp for r in records))
         self.settings.set(CHECK_SCAN_CURSOR, newest.timestamp(), reason="asset-check scan")
         return list(changed.values())
 
@@ -1177,8 +1176,7 @@ class Healer:
             dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=since)
         )
         if records:
-            newest = max(r.update_timestamp for r in records)
-            newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+            newest = _aware(max(r.update_timestamp for r in records))
             self._poll_cursor = newest - timedelta(minutes=1)
         handled = []
         for rec in sorted(records, key=lambda r: r.update_timestamp):

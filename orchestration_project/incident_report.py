@@ -132,3 +132,13 @@ def write_incident_report(
     )
     healer.set_report_path(incident_id, str(path))
     return path
+
+
+def write_pending_reports(instance: dg.DagsterInstance, healer: Healer, folder: Path) -> int:
+    """Write the report of every closed incident that has none yet; returns how many."""
+    written = 0
+    for inc in healer.incidents(statuses=["recovered", "escalated", "resolved"]):
+        if not inc.report_path and inc.closed_at is not None:
+            write_incident_report(instance, healer, inc.incident_id, folder)
+            written += 1
+    return written

@@ -14,7 +14,7 @@ from orchestration_project.healing import (
     Healer,
     unfinished_assets,
 )
-from orchestration_project.incident_report import write_incident_report
+from orchestration_project.incident_report import write_pending_reports
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
 from sensors.market_research import market_research_job
@@ -85,10 +85,7 @@ def remedy_sensor(
         )
     healer.check_recoveries(instance)
     healer.scan_checks(instance)  # failed non-blocking checks of successful runs
-    folder = reports_dir.folder("incidents")
-    for inc in healer.incidents(statuses=["recovered", "escalated", "resolved"]):
-        if not inc.report_path and inc.closed_at is not None:
-            write_incident_report(instance, healer, inc.incident_id, folder)
+    write_pending_reports(instance, healer, reports_dir.folder("incidents"))
 
 
 operations_schedule = dg.ScheduleDefinition(
