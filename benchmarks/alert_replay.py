@@ -39,7 +39,7 @@ def ground_truth(
     """The real problems of a soak, in stretched time: each injected fault (its job, step and
     kind) for ``effect_s`` soak seconds, and each scenario (a site down, bots blocked) from its
     start to its end. None when the soak left no ledger (soaks before ledgers existed)."""
-    from orchestration_project.faults import read_ledger
+    from orchestration_project.operations.faults import read_ledger
 
     ledger, scen = data / "faults.jsonl", data / "scenarios.jsonl"
     if not ledger.exists() and not scen.exists():
@@ -121,16 +121,16 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from assets.operations import events_from_warehouse
-    from orchestration_project.alerting import (
+    from assets.operations.assets import events_from_warehouse
+    from orchestration_project.agents.coordination.store import CoordinationStore
+    from orchestration_project.operations.alerting import (
         AlertManager,
         InMemoryAlertStore,
         default_rules,
         evaluate_rules,
     )
-    from orchestration_project.coordination.store import CoordinationStore
-    from orchestration_project.healing import Healer, incidents_frame
-    from orchestration_project.monitoring import confirm_from_incidents, health_frame
+    from orchestration_project.operations.healing import Healer, incidents_frame
+    from orchestration_project.operations.monitoring import confirm_from_incidents, health_frame
     from resources.warehouse import DuckDBWarehouse
 
     data = Path(args.data)

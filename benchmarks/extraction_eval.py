@@ -1,4 +1,4 @@
-"""Evaluate the generic extraction (``orchestration_project.extraction``) on saved and demo sites.
+"""Evaluate the generic extraction (``orchestration_project.research.extraction``) on saved and demo sites.
 
 Usage (from the repo root)::
 
@@ -43,8 +43,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from orchestration_project.extraction import extract_page  # noqa: E402
-from orchestration_project.extraction.facts import norm_key  # noqa: E402
+from orchestration_project.research.extraction import extract_page  # noqa: E402
+from orchestration_project.research.extraction.facts import norm_key  # noqa: E402
 
 
 def benchmarks_dir() -> Path:

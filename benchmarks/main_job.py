@@ -28,17 +28,17 @@ sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
 
-from assets.market_research import market_research_assets  # noqa: E402
-from orchestration_project.agents import ActionRecorder  # noqa: E402
-from orchestration_project.coordination import CoordinationStore  # noqa: E402
-from orchestration_project.crawler import crawled_pages, run_crawl  # noqa: E402
-from orchestration_project.demo_world import start_demo_world  # noqa: E402
-from orchestration_project.routing import (  # noqa: E402
+from assets.market_research.assets import market_research_assets  # noqa: E402
+from orchestration_project.agents.coordination import CoordinationStore  # noqa: E402
+from orchestration_project.agents.routing import (  # noqa: E402
     ROUTE_BROWSER,
     ROUTE_HTTP,
     FixedRouter,
     RuleRouter,
 )
+from orchestration_project.agents.runtime import ActionRecorder  # noqa: E402
+from orchestration_project.demo_world import start_demo_world  # noqa: E402
+from orchestration_project.research.crawler import crawled_pages, run_crawl  # noqa: E402
 from resources.environment import local_resources  # noqa: E402
 from tests.conftest import free_base_port  # noqa: E402
 

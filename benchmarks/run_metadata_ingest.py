@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster as dg  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from orchestration_project.agents import AgentAction  # noqa: E402
-from orchestration_project.run_metadata import SCHEMA, ingest  # noqa: E402
+from orchestration_project.agents.runtime import AgentAction  # noqa: E402
+from orchestration_project.operations.run_metadata import SCHEMA, ingest  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
 
 

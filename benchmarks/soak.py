@@ -76,23 +76,23 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     )
     import dagster as dg
 
-    from assets.operations import events_from_warehouse
+    from assets.operations.assets import events_from_warehouse
     from ml.slo import scorecard
-    from orchestration_project.alerting import AlertManager, WarehouseAlertStore
-    from orchestration_project.coordination.store import CoordinationStore
+    from orchestration_project.agents.coordination.store import CoordinationStore
     from orchestration_project.demo_world import start_demo_world
-    from orchestration_project.faults import read_ledger
-    from orchestration_project.healing import (
+    from orchestration_project.operations.alerting import AlertManager, WarehouseAlertStore
+    from orchestration_project.operations.faults import read_ledger
+    from orchestration_project.operations.healing import (
         CircuitBreakers,
         Healer,
         OpsSettings,
         RemedyPolicy,
         incidents_frame,
     )
-    from orchestration_project.monitoring import MonitoringOutcome, evaluate_alerts
-    from orchestration_project.reexecution import in_process_launcher, run_job
-    from orchestration_project.run_metadata import ingest
+    from orchestration_project.operations.monitoring import MonitoringOutcome, evaluate_alerts
+    from orchestration_project.operations.run_metadata import ingest
     from resources.warehouse import DuckDBWarehouse, WarehouseError
+    from tests.reexecution import in_process_launcher, run_job
 
     world = start_demo_world("127.0.0.1", base, slow_seconds=6.0)
     (data / "dagster_home").mkdir(exist_ok=True)
@@ -257,7 +257,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     print("circuit breakers:", breakers[["name", "state"]].to_dict("records"))
     print()
     print(card.to_markdown(index=False, floatfmt=".4g"))
-    from assets.operations import write_scorecard
+    from assets.operations.assets import write_scorecard
 
     path = write_scorecard(card, incidents, data / "reports" / "operations" / "scorecard.html")
     print(f"\nscorecard with charts: {path}")

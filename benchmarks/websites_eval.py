@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from extraction_eval import benchmarks_dir, evaluate_pricelist  # noqa: E402
 
-from orchestration_project.agents import ActionRecorder  # noqa: E402
-from orchestration_project.coordination import CoordinationStore  # noqa: E402
-from orchestration_project.crawler import crawled_pages, run_crawl  # noqa: E402
-from orchestration_project.routing import ROUTE_HTTP, FixedRouter, RuleRouter  # noqa: E402
+from orchestration_project.agents.coordination import CoordinationStore  # noqa: E402
+from orchestration_project.agents.routing import ROUTE_HTTP, FixedRouter, RuleRouter  # noqa: E402
+from orchestration_project.agents.runtime import ActionRecorder  # noqa: E402
+from orchestration_project.research.crawler import crawled_pages, run_crawl  # noqa: E402
 from resources.fetching import BrowserFetcher, HttpFetcher  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Alert delivery: sinks that carry :class:`~orchestration_project.alerting.Notification`s to
+"""Alert delivery: sinks that carry :class:`~orchestration_project.operations.alerting.Notification`s to
 people and machines, and the Dagster resource that configures them.
 
 * :class:`LogSink` — always on: one log line per notification, at a level by severity.
@@ -48,7 +48,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from orchestration_project.alerting import AlertManager, AlertStore, Notification
+from orchestration_project.operations.alerting import AlertManager, AlertStore, Notification
 
 __all__ = [
     "AlertSink",

@@ -11,9 +11,9 @@ import threading
 import dagster as dg
 from pydantic import Field
 
-from orchestration_project.coordination.bus import MessageBus
-from orchestration_project.coordination.context import SharedContext
-from orchestration_project.coordination.store import CoordinationStore
+from orchestration_project.agents.coordination.bus import MessageBus
+from orchestration_project.agents.coordination.context import SharedContext
+from orchestration_project.agents.coordination.store import CoordinationStore
 
 _STORES: dict[str, CoordinationStore] = {}
 _LOCK = threading.Lock()

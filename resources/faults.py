@@ -2,7 +2,7 @@
 
 Steps call :meth:`FaultInjection.inject` at their start. With ``step_fault_rate`` above zero a
 seeded draw per (run, step) decides whether the step suffers one of the configured faults (see
-``orchestration_project/faults.py``). Locally the rate comes from ``FAULT_STEP_RATE`` (default
+``orchestration_project/operations/faults.py``). Locally the rate comes from ``FAULT_STEP_RATE`` (default
 0); the soak benchmark sets it to 5%. Production never sets it.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from orchestration_project import faults as f
+from orchestration_project.operations import faults as f
 
 
 class FaultInjection(dg.ConfigurableResource):

@@ -29,16 +29,23 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-WAREHOUSE_POOL = "warehouse"
+from orchestration_project.common.warehouse import (
+    WAREHOUSE_POOL,
+    WarehouseError,
+    WarehouseLockedError,
+)
+
+__all__ = [
+    "WAREHOUSE_POOL",
+    "DuckDBWarehouse",
+    "PostgresWarehouse",
+    "Warehouse",
+    "WarehouseError",
+    "WarehouseIOManager",
+    "WarehouseLockedError",
+]
+
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class WarehouseError(RuntimeError):
-    """A warehouse operation failed for a reason the caller should see."""
-
-
-class WarehouseLockedError(WarehouseError):
-    """Another process held the warehouse file for longer than the lock timeout."""
 
 
 def _ident(name: str) -> str:

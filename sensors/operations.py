@@ -1,32 +1,22 @@
-"""Automation for operations: incident response, remedies, the canary and the operations
-refresh. Everything here runs by default when the Dagster daemon runs (``dagster dev``)."""
+"""Incident response: the run-failure sensor that opens incidents and the sensor that carries
+out their remedies. Both run by default when the Dagster daemon runs (``dagster dev``)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from assets.canary import canary_job
-from assets.operations import GROUP as OPERATIONS_GROUP
-from orchestration_project.healing import (
+from assets.market_research import market_research_job
+from orchestration_project.operations.healing import (
     ACTION_TAG,
     INCIDENT_TAG,
     ROOT_TAG,
     Healer,
     unfinished_assets,
 )
-from orchestration_project.incident_report import write_pending_reports
+from orchestration_project.operations.incident_report import write_pending_reports
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
-from sensors.market_research import market_research_job
-
-operations_job = dg.define_asset_job(
-    "operations_job",
-    selection=dg.AssetSelection.groups(OPERATIONS_GROUP),
-    description="Ingest run metadata, compute health, evaluate alerts, update incidents and "
-    "the SLO scorecard.",
-    executor_def=dg.in_process_executor,
-    tags={"domain": OPERATIONS_GROUP},
-)
 
 HEALED_JOBS = [market_research_job, canary_job]
 
@@ -88,20 +78,4 @@ def remedy_sensor(
     write_pending_reports(instance, healer, reports_dir.folder("incidents"))
 
 
-operations_schedule = dg.ScheduleDefinition(
-    name="operations_every_5_minutes",
-    job=operations_job,
-    cron_schedule="*/5 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Refresh run metadata, health, alerts, incidents and the SLO scorecard.",
-)
-
-canary_schedule = dg.ScheduleDefinition(
-    name="canary_every_30_minutes",
-    job=canary_job,
-    cron_schedule="*/30 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Synthetic monitoring: the canary workflow end to end every half hour.",
-)
+defs = dg.Definitions(sensors=[incident_sensor, remedy_sensor])

@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.canary import (
+from assets.canary.assets import (
     FACTS_MATCH_PAGES,
     GROUP,
     HISTORY_NO_DUPLICATE_KEYS,
@@ -25,8 +25,13 @@ from assets.canary import (
     history_consistency,
 )
 from orchestration_project.demo_world import start_demo_world
-from orchestration_project.failures import TRANSIENT
-from orchestration_project.healing import ROOT_TAG, CircuitBreakers, OpsSettings, read_run_failure
+from orchestration_project.operations.failures import TRANSIENT
+from orchestration_project.operations.healing import (
+    ROOT_TAG,
+    CircuitBreakers,
+    OpsSettings,
+    read_run_failure,
+)
 from resources.coordination import CoordinationResource
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher, find_chromium

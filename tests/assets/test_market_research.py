@@ -10,8 +10,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from assets.market_research import market_research_assets
-from orchestration_project.evaluation import score_products
+from assets.market_research.assets import market_research_assets
+from orchestration_project.research.evaluation import score_products
 from resources.environment import local_resources
 from resources.fetching import BrowserFetcher, HttpFetcher
 
@@ -166,7 +166,7 @@ def test_the_report_has_charts_summary_and_rationales(run: dict[str, Any]) -> No
 
 
 def test_shared_context_holds_the_decisions_with_provenance(run: dict[str, Any]) -> None:
-    from orchestration_project.coordination import CoordinationStore, SharedContext
+    from orchestration_project.agents.coordination import CoordinationStore, SharedContext
 
     src = run["wh"].read_table("research_sources")
     crawl_id = src["crawl_id"].iloc[0]
@@ -179,7 +179,7 @@ def test_shared_context_holds_the_decisions_with_provenance(run: dict[str, Any])
 
 
 def test_facts_are_published_once_and_republishing_adds_nothing(run: dict[str, Any]) -> None:
-    from orchestration_project.coordination import CoordinationStore, MessageBus
+    from orchestration_project.agents.coordination import CoordinationStore, MessageBus
 
     facts = run["wh"].read_table("extracted_facts")
     crawl_id = facts["crawl_id"].iloc[0]

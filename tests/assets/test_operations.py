@@ -9,8 +9,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.operations import run_metadata
-from orchestration_project.run_metadata import SCHEMA, ingest
+from assets.operations.assets import run_metadata
+from orchestration_project.operations.run_metadata import SCHEMA, ingest
 from resources.warehouse import DuckDBWarehouse
 
 
@@ -92,7 +92,7 @@ def test_the_asset_ingests_its_own_instance(instance, tmp_path: Path) -> None:
 
 
 def test_health_metrics_and_dashboard(instance, tmp_path: Path) -> None:
-    from assets.operations import health_metrics
+    from assets.operations.assets import health_metrics
     from resources.environment import ReportsDir
     from resources.warehouse import WarehouseIOManager
 
@@ -123,9 +123,9 @@ def test_the_operations_group_turns_failures_into_alerts_incidents_and_a_scoreca
     incident each (via the healer, as the run-failure sensor does), the asset-failure alerts
     fire, are delivered to the file sink and confirmed true by those incidents; escalated
     incidents get post-incident reports; the scorecard counts the failed workflows."""
-    from assets.operations import alerts, health_metrics, incidents, slo_scorecard
-    from orchestration_project.coordination.store import CoordinationStore
-    from orchestration_project.healing import Healer
+    from assets.operations.assets import alerts, health_metrics, incidents, slo_scorecard
+    from orchestration_project.agents.coordination.store import CoordinationStore
+    from orchestration_project.operations.healing import Healer
     from resources.alerting import AlertingResource
     from resources.coordination import CoordinationResource
     from resources.environment import ReportsDir

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from ml.slo import ROOT_TAG, SCORECARD_COLUMNS, SloGoals, scorecard, workflow_outcomes
-from orchestration_project.healing import ROOT_TAG as HEALING_ROOT_TAG
-from orchestration_project.healing import Incident, incidents_frame
+from orchestration_project.operations.healing import ROOT_TAG as HEALING_ROOT_TAG
+from orchestration_project.operations.healing import Incident, incidents_frame
 
 NAN = float("nan")
 

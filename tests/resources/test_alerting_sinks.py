@@ -19,7 +19,12 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from orchestration_project.alerting import Alert, AlertManager, InMemoryAlertStore, Notification
+from orchestration_project.operations.alerting import (
+    Alert,
+    AlertManager,
+    InMemoryAlertStore,
+    Notification,
+)
 from resources.alerting import (
     AlertingResource,
     DeliveryError,

@@ -13,8 +13,14 @@ import dagster as dg
 import httpx
 import pytest
 
-from orchestration_project.failures import CODE, TRANSIENT
-from orchestration_project.healing import ACTION_TAG, INCIDENT_TAG, REEXECUTE, ROOT_TAG, Healer
+from orchestration_project.operations.failures import CODE, TRANSIENT
+from orchestration_project.operations.healing import (
+    ACTION_TAG,
+    INCIDENT_TAG,
+    REEXECUTE,
+    ROOT_TAG,
+    Healer,
+)
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
 from sensors.operations import incident_sensor, remedy_sensor

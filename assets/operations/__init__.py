@@ -1,0 +1,15 @@
+"""The operations domain's Dagster definitions: run metadata → health → alerts → incidents →
+SLO scorecard, with the job and schedule that refresh them."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.operations.assets import operations_assets
+from assets.operations.jobs import operations_job, operations_schedule
+
+defs = dg.Definitions(
+    assets=operations_assets, jobs=[operations_job], schedules=[operations_schedule]
+)
+
+__all__ = ["defs", "operations_assets", "operations_job", "operations_schedule"]

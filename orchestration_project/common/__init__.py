@@ -1,0 +1,1 @@
+"""Helpers every domain uses: the warehouse interface, data-quality validation, time."""

@@ -1,0 +1,171 @@
+"""The monitoring loop: alerts from health, incidents from alerts, verdicts from incidents.
+
+One call of :func:`evaluate_alerts` evaluates the alert rules on the run-metadata events,
+lets the :class:`~orchestration_project.operations.alerting.AlertManager` deduplicate, resolve, cool down
+and group them, hands the notifications to a delivery function, opens an incident for every
+critical notification and closes alert incidents whose alerts stopped firing. Then it judges
+alerts: an alert about a job or an asset that overlaps a failure incident of that job or asset
+is *true*; an alert that nothing confirmed within ``grace`` after it resolved is *false*. The
+false-positive rate of the scorecard is the share of false among judged alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from ml.health import COLUMNS as HEALTH_COLUMNS
+from ml.health import health_metrics
+from orchestration_project.operations.alerting import (
+    AlertManager,
+    Notification,
+    Rule,
+    default_rules,
+    evaluate_rules,
+)
+from orchestration_project.operations.failures import TIMEOUT, TRANSIENT
+from orchestration_project.operations.healing import Healer, incidents_frame
+
+NETWORK_CLASSES = (TRANSIENT, TIMEOUT)
+ROUTES = ("http", "browser")
+
+
+@dataclass
+class MonitoringOutcome:
+    """What one evaluation did."""
+
+    alerts: int = 0
+    notifications: list[Notification] = field(default_factory=list)
+    deliveries: list[Any] = field(default_factory=list)
+    incidents_opened: list[str] = field(default_factory=list)
+    incidents_resolved: list[str] = field(default_factory=list)
+    confirmed: int = 0
+    expired_false: int = 0
+
+
+def health_frame(events: Mapping[str, pd.DataFrame], now: datetime) -> pd.DataFrame:
+    """Health metrics for every dimension of ``events``."""
+    frames = [health_metrics(ev, dimension=d, now=now) for d, ev in events.items() if len(ev)]
+    frames = [f.dropna(axis=1, how="all") for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=HEALTH_COLUMNS)
+    return pd.concat(frames, ignore_index=True).reindex(columns=HEALTH_COLUMNS)
+
+
+def evaluate_alerts(
+    *,
+    events: Mapping[str, pd.DataFrame],
+    manager: AlertManager,
+    healer: Healer,
+    now: datetime,
+    health: pd.DataFrame | None = None,
+    rules: list[Rule] | None = None,
+    deliver: Callable[[list[Notification]], list[Any]] | None = None,
+    grace: timedelta = timedelta(hours=1),
+    lookback: timedelta = timedelta(hours=1),
+    evidence: timedelta = timedelta(hours=24),
+) -> MonitoringOutcome:
+    """Evaluate rules, notify, open and close alert incidents, and judge alerts.
+
+    Args:
+        events: event frames per dimension (job, asset, agent, route).
+        manager: the alert manager (its store keeps state between calls).
+        healer: the healer (incidents).
+        now: evaluation time.
+        health: precomputed health metrics (computed from ``events`` when omitted).
+        rules: alert rules (default: :func:`default_rules`).
+        deliver: sends notifications (e.g. ``AlertingResource.deliver``); returns results.
+        grace: how long after resolving an unconfirmed alert is judged false.
+        lookback: how long before a failure an alert about it still counts as confirmed.
+        evidence: how long after an incident ended an alert about it still counts as confirmed
+            (the longest rule window: a 24-hour success rate reflects a failure for 24 hours).
+    """
+    out = MonitoringOutcome()
+    health = health if health is not None else health_frame(events, now)
+    alerts = evaluate_rules(
+        rules or default_rules(),
+        events=events,
+        health=health,
+        now=now,
+        since=manager.last_evaluated_at(),
+    )
+    out.alerts = len(alerts)
+    out.notifications = manager.process(alerts, now=now)
+    if deliver is not None and out.notifications:
+        out.deliveries = deliver(out.notifications)
+    for note in out.notifications:
+        if note.severity == "critical":
+            inc = healer.on_alert(
+                subject_kind=note.subject_kind,
+                subject=note.subject,
+                severity=note.severity,
+                message=note.text(),
+                at=min(a.at for a in note.alerts),
+                rule=note.alerts[0].rule,
+            )
+            if inc is not None:
+                out.incidents_opened.append(inc.incident_id)
+    firing = {(a.subject_kind, a.subject) for a in alerts}
+    for inc in healer.incidents(statuses=["open"]):
+        if inc.source == "alert" and (inc.subject_kind, inc.subject) not in firing:
+            for closed in healer.on_alert_resolved(
+                subject_kind=inc.subject_kind, subject=inc.subject
+            ):
+                out.incidents_resolved.append(closed.incident_id)
+    out.confirmed = confirm_alerts(manager, healer, now=now, lookback=lookback, evidence=evidence)
+    out.expired_false = len(manager.expire_unconfirmed(now, grace=grace) or [])
+    return out
+
+
+def confirm_alerts(
+    manager: AlertManager,
+    healer: Healer,
+    *,
+    now: datetime,
+    lookback: timedelta = timedelta(hours=1),
+    evidence: timedelta = timedelta(hours=24),
+) -> int:
+    """Mark true the alerts that a failure incident (a failed run, or a failed check of a run
+    that succeeded) confirms: same job or asset (or, for a network or timeout failure, a fetch
+    route), and an alert episode overlapping ``[failure - lookback, end + evidence]`` where
+    ``end`` is when the incident recovered or closed. Alerts about subjects that never failed
+    stay unconfirmed and are judged false after the grace period."""
+    return confirm_from_incidents(
+        manager, incidents_frame(healer.incidents()), now=now, lookback=lookback, evidence=evidence
+    )
+
+
+def confirm_from_incidents(
+    manager: AlertManager,
+    incidents: pd.DataFrame,
+    *,
+    now: datetime,
+    lookback: timedelta = timedelta(hours=1),
+    evidence: timedelta = timedelta(hours=24),
+) -> int:
+    """:func:`confirm_alerts` over an incidents frame (``healing.incidents_frame`` columns)."""
+    df = incidents[incidents["source"].isin(["run_failure", "asset_check"])]
+    marked = 0
+    for inc in df.itertuples():
+        ended = inc.recovered_at if pd.notna(inc.recovered_at) else inc.closed_at
+        ended = ended if pd.notna(ended) else now
+        start = inc.failure_at - lookback
+        subjects = [("job", inc.job_name, ended + evidence)]
+        if inc.step_key:
+            subjects.append(("asset", inc.step_key, ended + evidence))
+        if inc.failure_class in NETWORK_CLASSES:
+            # A network failure confirms alerts about the fetch routes around the same time
+            # (route rules look at short windows, so only within ``lookback`` of the end).
+            subjects += [("route", route, ended + lookback) for route in ROUTES]
+        for kind, subject, end in subjects:
+            if subject:
+                marked += len(
+                    manager.confirm_incident(
+                        inc.incident_id, subject_kind=kind, subject=subject, start=start, end=end
+                    )
+                )
+    return marked

@@ -1,0 +1,740 @@
+"""Whole-page extraction: the three layers, page kind, relevance, date, links, JS detection."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import lxml.html
+from lxml.html import HtmlElement
+
+from orchestration_project.research.extraction.dom import (
+    class_tokens,
+    clean_tree,
+    el_text,
+    iter_elements,
+    parse_html,
+    visible_text,
+)
+from orchestration_project.research.extraction.dom_facts import (
+    DomResult,
+    extract_dom,
+    looks_like_injection,
+    page_currency,
+)
+from orchestration_project.research.extraction.facts import (
+    ExtractedFact,
+    PageExtraction,
+    dedupe_facts,
+    norm_space,
+)
+from orchestration_project.research.extraction.links import (
+    _words,
+    extract_links,
+    topic_words,
+    url_words,
+)
+from orchestration_project.research.extraction.prices import find_prices
+from orchestration_project.research.extraction.structured import (
+    ARTICLE_TYPES,
+    PRODUCT_TYPES,
+    StructuredResult,
+    extract_structured,
+    load_jsonld_blocks,
+)
+from orchestration_project.research.extraction.text import extract_text_facts
+
+__all__ = [
+    "PAGE_KINDS",
+    "PageSignals",
+    "classify_page",
+    "extract_page",
+    "find_published",
+    "needs_javascript",
+    "parse_date",
+    "page_relevance",
+]
+
+PAGE_KINDS = (
+    "product",
+    "listing",
+    "pricing",
+    "features",
+    "reviews",
+    "blog",
+    "home",
+    "noise",
+    "other",
+)
+
+
+def _vocab(words: str) -> frozenset[str]:
+    """A set of URL/title words from a space-separated string."""
+    return frozenset(words.split())
+
+
+# URL words per page kind (English plus common German/French/Spanish/Italian/Dutch words).
+_NOISE_URL = _vocab(
+    "careers career jobs job hiring vacancies vacancy legal privacy terms tos cookie cookies "
+    "imprint impressum gdpr about contact login signin signup register account cart checkout "
+    "password disclaimer accessibility investors sitemap "
+    "karriere stellenangebote stellen datenschutz agb ueber uber kontakt anmelden warenkorb "
+    "recrutement carrieres emplois mentions legales confidentialite propos apropos cgv cgu "
+    "panier empleo trabaja privacidad aviso contacto carrera lavora contatti vacatures werken"
+)
+_NOISE_TITLE = re.compile(
+    r"\b(?:careers?|jobs?|job openings|join (?:our|the) team|we'?re hiring|privacy(?: policy)?|"
+    r"terms (?:of|and) (?:service|use|conditions)|terms & conditions|cookie policy|legal notice|"
+    r"imprint|impressum|about us|contact us|log ?in|sign ?in|sign ?up|our story|work with us|"
+    r"vacancies|open roles|open positions|join us|karriere|stellenangebote|datenschutz\w*|"
+    r"über uns|agb|allgemeine geschäftsbedingungen|mentions légales|confidentialité|"
+    r"recrutement|à propos|aviso legal|privacidad|trabaja con nosotros)\b",
+    re.IGNORECASE,
+)
+_BLOG_URL = _vocab(
+    "blog blogs news article articles post posts press insights stories changelog "
+    "announcements updates journal magazine aktuelles neuigkeiten actualites actualite "
+    "noticias notizie nieuws"
+)
+_LISTING_URL = _vocab(
+    "category categories catalog catalogue collection collections shop store search products "
+    "produkte produits productos prodotti producten sortiment boutique tienda negozio range"
+)
+_PRODUCT_URL = _vocab("product item dp sku produkt produit producto prodotto")
+_FEATURES_URL = _vocab(
+    "features feature compare comparison tour capabilities funktionen fonctionnalites "
+    "caracteristiques caracteristicas funzionalita vergleich"
+)
+_REVIEWS_URL = _vocab(
+    "reviews review testimonials ratings customers bewertungen avis opiniones recensioni resenas"
+)
+_PRICING_URL = _vocab(
+    "pricing prices price pricelist plans plan tariffs preise preisliste tarifs tarif prix "
+    "precios prezzi prijzen"
+)
+_KIND_BASE = {
+    "pricing": 0.95,
+    "product": 0.9,
+    "listing": 0.85,
+    "features": 0.8,
+    "reviews": 0.75,
+    "home": 0.6,
+    "blog": 0.55,
+    "other": 0.4,
+    "noise": 0.05,
+}
+_MONTHS = {
+    m: i + 1
+    for i, ms in enumerate(
+        [
+            ("jan", "january", "januar", "janvier", "enero"),
+            ("feb", "february", "februar", "février", "febrero"),
+            ("mar", "march", "märz", "mars", "marzo"),
+            ("apr", "april", "avril", "abril"),
+            ("may", "mai", "mayo"),
+            ("jun", "june", "juni", "juin", "junio"),
+            ("jul", "july", "juli", "juillet", "julio"),
+            ("aug", "august", "août", "agosto"),
+            ("sep", "sept", "september", "septembre", "septiembre"),
+            ("oct", "october", "oktober", "octobre", "octubre"),
+            ("nov", "november", "novembre", "noviembre"),
+            ("dec", "december", "dezember", "décembre", "diciembre"),
+        ]
+    )
+    for m in ms
+}
+_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE_PATTERNS = [
+    re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?"),
+    re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I),
+    re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\.?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", re.I),
+    re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b"),
+]
+_DATE_META = (
+    "article:published_time",
+    "og:published_time",
+    "published_time",
+    "datepublished",
+    "publish-date",
+    "publish_date",
+    "publishdate",
+    "pubdate",
+    "date",
+    "dc.date",
+    "dc.date.issued",
+    "dcterms.created",
+    "dcterms.date",
+    "sailthru.date",
+    "parsely-pub-date",
+    "article.published",
+    "cxenseparse:recs:publishtime",
+)
+_APP_IDS = frozenset(
+    {
+        "app",
+        "root",
+        "__next",
+        "__nuxt",
+        "___gatsby",
+        "svelte",
+        "main-app",
+        "application",
+        "react-root",
+        "app-root",
+        "vue-app",
+        "ember-app",
+        "spa-root",
+    }
+)
+_LOADING = re.compile(
+    r"^(?:loading|please wait|chargement|cargando|laden|wird geladen|fetching)\W*$", re.I
+)
+_NOSCRIPT_WARN = re.compile(
+    r"enable javascript|javascript (?:is )?(?:disabled|required|must be enabled)|"
+    r"requires? javascript|turn on javascript|need(?:s)? (?:to enable )?javascript|"
+    r"without javascript|activate javascript",
+    re.I,
+)
+_FETCH_JS = re.compile(
+    r"\bfetch\s*\(|XMLHttpRequest|\$\.(?:get|getJSON|ajax|post)\s*\(|\baxios\b|\.json\s*\(\s*\)"
+    r"|new\s+EventSource|graphql",
+    re.I,
+)
+_DOM_WRITE_JS = re.compile(
+    r"innerHTML|outerHTML|appendChild|insertAdjacentHTML|textContent\s*=|innerText\s*=|"
+    r"createElement|\.append\s*\(|\.html\s*\(|\brender\s*\(|replaceChildren|hydrate",
+    re.I,
+)
+
+
+@dataclass
+class PageSignals:
+    """Evidence collected by the extraction layers that helps classify a page."""
+
+    structured_products: int = 0
+    structured_types: set[str] = field(default_factory=set)
+    item_list: bool = False
+    og_type: str = ""
+    dom: DomResult | None = None
+    facts: list[ExtractedFact] = field(default_factory=list)
+    published: datetime | None = None
+
+
+# -- dates ------------------------------------------------------------------------------------
+def parse_date(value: str | None) -> datetime | None:
+    """Parse an ISO or "March 5, 2024" / "5 March 2024" / "05.03.2024" date (UTC if naive).
+
+    Args:
+        value: the text.
+
+    Returns:
+        A timezone-aware datetime, or None.
+    """
+    if not value:
+        return None
+    v = value.strip()
+    try:
+        iso = v.replace("Z", "+00:00")
+        if re.match(r"^\d{4}-\d{2}-\d{2}", iso):
+            dt = datetime.fromisoformat(iso[:32])
+            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    for i, rx in enumerate(_DATE_PATTERNS):
+        m = rx.search(v)
+        if not m:
+            continue
+        try:
+            if i == 0:
+                y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+                hh = int(m.group(4) or 0)
+                mm = int(m.group(5) or 0)
+                return datetime(y, mo, d, hh, mm, tzinfo=UTC)
+            if i == 1:
+                mo, d, y = _MONTHS[m.group(1).lower()], int(m.group(2)), int(m.group(3))
+            elif i == 2:
+                d, mo, y = int(m.group(1)), _MONTHS[m.group(2).lower()], int(m.group(3))
+            else:
+                d, mo, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            if 1900 <= y <= 2100:
+                return datetime(y, mo, d, tzinfo=UTC)
+        except (ValueError, KeyError):
+            continue
+    return None
+
+
+def find_published(
+    raw_root: HtmlElement, clean_root: HtmlElement, structured_date: str | None = None
+) -> datetime | None:
+    """The article date: meta tags, JSON-LD ``datePublished``, ``<time>``, or a date near the top.
+
+    Args:
+        raw_root: the original document (meta tags).
+        clean_root: the cleaned document (visible ``<time>`` and text).
+        structured_date: ``datePublished`` from structured data, if any.
+
+    Returns:
+        The date, or None.
+    """
+    metas: dict[str, str] = {}
+    for m in raw_root.iter("meta"):
+        key = (m.get("property") or m.get("name") or m.get("itemprop") or "").strip().lower()
+        if key and m.get("content") and key not in metas:
+            metas[key] = m.get("content") or ""
+    for key in _DATE_META:
+        if key in metas:
+            d = parse_date(metas[key])
+            if d:
+                return d
+    if structured_date:
+        d = parse_date(structured_date)
+        if d:
+            return d
+    for el in clean_root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.get("itemprop") == "datePublished":
+            d = parse_date(el.get("content") or el.get("datetime") or el_text(el))
+            if d:
+                return d
+    scopes = list(clean_root.iter("article")) + list(clean_root.iter("main"))
+    for scope in [*scopes, clean_root]:
+        t = scope.find(".//time")
+        if t is not None:
+            d = parse_date(t.get("datetime") or el_text(t))
+            if d:
+                return d
+    body = clean_root.find("body")
+    top = el_text(body if body is not None else clean_root, lines=True)[:800]
+    for line in top.split("\n"):
+        if re.search(r"\b(?:published|posted|updated|on|by)\b", line, re.I) or len(line) < 60:
+            d = parse_date(line)
+            if d:
+                return d
+    return None
+
+
+# -- JavaScript detection ---------------------------------------------------------------------
+def _needs_js(raw_root: HtmlElement, clean_root: HtmlElement, text: str) -> tuple[bool, str]:
+    scripts = list(raw_root.iter("script"))
+    code_scripts = [s for s in scripts if "json" not in (s.get("type") or "").lower()]
+    inline = " ".join(s.text or "" for s in code_scripts)
+    n_text = len(re.sub(r"\s+", " ", text).strip())
+    body = raw_root.find("body")
+    scope = body if body is not None else raw_root
+    reasons: list[str] = []
+    # empty application roots
+    for el in iter_elements(scope):
+        eid = (el.get("id") or "").lower()
+        marker = eid in _APP_IDS or any(
+            a in el.attrib for a in ("data-reactroot", "ng-app", "ng-version", "data-v-app")
+        )
+        if marker:
+            inner = norm_space(el.text_content())
+            if not inner or _LOADING.match(inner):
+                reasons.append(f"empty application container #{eid or el.tag}")
+                break
+    loading = [
+        el
+        for el in iter_elements(scope)
+        if _LOADING.match(norm_space(el.text_content()) or "-")
+        or ({"spinner", "loader", "skeleton"} & set(class_tokens(el)) and not el_text(el))
+    ]
+    if loading:
+        reasons.append("loading placeholder")
+    if any(_NOSCRIPT_WARN.search(el_text(ns)) for ns in raw_root.iter("noscript")):
+        reasons.append("<noscript> asks for JavaScript")
+    fetches = bool(_FETCH_JS.search(inline)) and bool(_DOM_WRITE_JS.search(inline))
+    json_call = bool(re.search(r"\(\s*['\"][^'\"]+\.json['\"]", inline))
+    if fetches:
+        reasons.append("script fetches data and writes the page")
+    elif json_call:
+        reasons.append("script loads a JSON document")
+    referenced = set(
+        re.findall(
+            r"getElementById\(\s*['\"]([\w-]+)['\"]|querySelector(?:All)?\(\s*['\"]#([\w-]+)",
+            inline,
+        )
+    )
+    ref_ids = {a or b for a, b in referenced}
+    empty_slots = []
+    for el in iter_elements(scope):
+        eid = el.get("id")
+        if not eid or el.tag in ("script", "img", "input", "br", "hr", "iframe", "canvas"):
+            continue
+        inner = norm_space(el.text_content())
+        if (not inner or _LOADING.match(inner)) and len(el) == 0:
+            empty_slots.append(eid)
+    ref_empty = [e for e in empty_slots if e in ref_ids]
+    if ref_empty:
+        reasons.append(f"script fills empty #{ref_empty[0]}")
+    has_scripts = bool(code_scripts)
+    # Something must still be missing (an empty container or a placeholder): once a browser has
+    # filled the page, the same scripts and <noscript> text no longer mean "needs JavaScript".
+    empty = bool(ref_empty or loading or empty_slots)
+    if has_scripts and n_text < 50:
+        return True, f"almost no visible text ({n_text} chars) and scripts; " + "; ".join(reasons)
+    if any(r.startswith("empty application container") for r in reasons):
+        return True, "; ".join(reasons)
+    if n_text < 300 and has_scripts and empty:
+        if empty_slots and not ref_empty:
+            reasons.append(f"empty containers ({', '.join(empty_slots[:3])})")
+        return True, f"little visible text ({n_text} chars); " + "; ".join(reasons)
+    if (fetches or json_call) and (ref_empty or loading):
+        return True, "; ".join(reasons)
+    if "<noscript> asks for JavaScript" in reasons and n_text < 600 and empty:
+        return True, f"little visible text ({n_text} chars); " + "; ".join(reasons)
+    return False, f"server-rendered: {n_text} chars of visible text"
+
+
+def needs_javascript(html: str) -> tuple[bool, str]:
+    """Whether a page's HTML is a shell that only JavaScript fills (route it to a browser).
+
+    True for very little visible text next to scripts, an empty application container
+    (``<div id="app"></div>``), "Loading…" placeholders with a data-fetching script, a script
+    that fetches JSON and writes an empty element, or a ``<noscript>`` warning on a nearly empty
+    page. False for ordinary server-rendered pages.
+
+    Args:
+        html: the HTML as fetched over plain HTTP.
+
+    Returns:
+        ``(needs_js, reason)``.
+    """
+    raw = parse_html(html)
+    clean = clean_tree(raw)
+    return _needs_js(raw, clean.root, visible_text(clean.root))
+
+
+# -- classification ---------------------------------------------------------------------------
+def _quick_signals(html_tree: HtmlElement) -> PageSignals:
+    sig = PageSignals()
+    for block in load_jsonld_blocks(html_tree):
+        stack = [block]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, list):
+                stack.extend(v)
+            elif isinstance(v, dict):
+                t = v.get("@type")
+                for x in t if isinstance(t, list) else [t]:
+                    if isinstance(x, str):
+                        sig.structured_types.add(x.rsplit("/", 1)[-1])
+                        if x.rsplit("/", 1)[-1] in PRODUCT_TYPES:
+                            sig.structured_products += 1
+                stack.extend(v.values())
+    sig.item_list = "ItemList" in sig.structured_types
+    for m in html_tree.iter("meta"):
+        if (m.get("property") or "").lower() == "og:type":
+            sig.og_type = (m.get("content") or "").lower()
+    return sig
+
+
+def classify_page(
+    url: str,
+    title: str,
+    text: str,
+    html_tree: HtmlElement | None,
+    *,
+    signals: PageSignals | None = None,
+) -> tuple[str, float]:
+    """Classify a page as product/listing/pricing/features/reviews/blog/home/noise/other.
+
+    URL path words and the title give a first reading (careers, legal, privacy, terms, about,
+    contact, jobs, login... are ``noise``); the content confirms or overrides it: schema.org types,
+    ``og:type``, repeated product cards, prices with billing units, comparison tables, review
+    blocks, article dates.
+
+    Args:
+        url: the page URL.
+        title: the document title.
+        text: the visible text.
+        html_tree: the parsed document (used for quick structured-data signals when ``signals``
+            is not given).
+        signals: evidence from the extraction layers (``extract_page`` passes it).
+
+    Returns:
+        ``(kind, confidence)``.
+    """
+    sig = signals or (_quick_signals(html_tree) if html_tree is not None else PageSignals())
+    s: dict[str, float] = defaultdict(float)
+    path = urlsplit(url).path.lower()
+    words = set(url_words(url))
+    segments = [p for p in path.split("/") if p]
+    if path in ("", "/") or re.fullmatch(r"/(?:index|home|default)\.\w+", path):
+        s["home"] += 2.5
+    if words & _NOISE_URL:
+        s["noise"] += 3.0
+    if _NOISE_TITLE.search(title or ""):
+        s["noise"] += 2.5
+    if words & _PRICING_URL:
+        s["pricing"] += 2.0
+    if words & _FEATURES_URL:
+        s["features"] += 2.0
+    if words & _REVIEWS_URL:
+        s["reviews"] += 2.0
+    if words & _BLOG_URL:
+        s["blog"] += 2.0
+    if words & _PRODUCT_URL:
+        s["product"] += 1.5
+    if words & _LISTING_URL:
+        last = re.sub(r"\.\w+$", "", segments[-1]) if segments else ""
+        if "products" in words and last not in ("products", "shop", "store") and len(segments) > 1:
+            s["product"] += 1.5
+        else:
+            s["listing"] += 1.5
+    tw = set(_words(title or ""))
+    if tw & {"pricing", "plans", "prices"}:
+        s["pricing"] += 1.0
+    if tw & {"features", "compare", "comparison"}:
+        s["features"] += 1.0
+    if tw & {"reviews", "testimonials"}:
+        s["reviews"] += 1.0
+    if tw & {"blog", "news"}:
+        s["blog"] += 1.0
+    if sig.structured_products == 1 and not sig.item_list:
+        s["product"] += 2.0
+    elif sig.structured_products >= 3 or sig.item_list:
+        s["listing"] += 2.0
+    if sig.structured_types & ARTICLE_TYPES or sig.og_type == "article":
+        s["blog"] += 2.0
+    if sig.og_type == "product":
+        s["product"] += 1.0
+    dom = sig.dom
+    prices = [f for f in sig.facts if f.kind == "product"]
+    unit_prices = [f for f in prices if f.unit]
+    features = [f for f in sig.facts if f.kind == "feature"]
+    reviews = [f for f in sig.facts if f.kind == "review"]
+    if dom is not None:
+        if dom.product_page_name:
+            s["product"] += 2.5
+        if dom.card_count >= 2 and len(unit_prices) >= 2:
+            s["pricing"] += 2.0
+        elif dom.card_count >= 3:
+            s["listing"] += 1.5
+        if dom.table_products >= 3:
+            s["listing"] += 1.0
+        if dom.review_blocks >= 2 and not dom.product_page_name:
+            s["reviews"] += 1.5
+    elif html_tree is not None:
+        n = len([m for m in find_prices(text or "") if m.is_current])
+        units = len([m for m in find_prices(text or "") if m.is_current and m.price.unit])
+        if units >= 2:
+            s["pricing"] += 1.5
+        elif n >= 3:
+            s["listing"] += 1.0
+    if len(unit_prices) >= 2:
+        s["pricing"] += 1.0
+    if len(features) >= 5 and len(prices) <= 1:
+        s["features"] += 1.5
+    if len(reviews) >= 2 and not (dom is not None and dom.product_page_name):
+        s["reviews"] += 1.0
+    if sig.published and len(text or "") > 800:
+        s["blog"] += 1.0
+    if not s:
+        return "other", 0.4
+    kind, best = max(s.items(), key=lambda kv: kv[1])
+    if best < 1.0:
+        return "other", 0.4
+    total = sum(s.values())
+    conf = 0.5 + 0.45 * (best / total) * min(1.0, best / 3.0)
+    return kind, round(min(0.95, conf), 3)
+
+
+def page_relevance(kind: str, title: str, text: str, topic: str | None, has_facts: bool) -> float:
+    """Relevance of a fetched page to a market-research topic (0-1; noise pages low)."""
+    base = _KIND_BASE.get(kind, 0.4)
+    if has_facts and kind not in ("noise",):
+        base = min(1.0, base + 0.05)
+    tw = topic_words(topic)
+    if not tw:
+        return round(base, 3)
+    words = set(_words(f"{title} {text[:5000]}"))
+    core = {w for w in tw if not w.endswith("s")} or tw
+    overlap = len(words & tw) / max(1, min(len(core), 5))
+    score = 0.7 * base + 0.3 * min(1.0, overlap)
+    if kind == "noise":
+        score = min(score, 0.1)
+    return round(max(0.0, min(1.0, score)), 3)
+
+
+# -- the page ---------------------------------------------------------------------------------
+def _title(raw: HtmlElement, clean: HtmlElement) -> str:
+    t = raw.find(".//title")
+    if t is not None and norm_space(t.text_content()):
+        return norm_space(t.text_content())
+    for m in raw.iter("meta"):
+        if (m.get("property") or "").lower() == "og:title" and m.get("content"):
+            return norm_space(m.get("content") or "")
+    h1 = clean.find(".//h1")
+    return el_text(h1) if h1 is not None else ""
+
+
+_ABOUT_RE = re.compile(
+    r"(?:reviews? (?:of|for)|testimonials? (?:of|for)|(?:say|said|think) about|features of|"
+    r"introducing|meet)\s+(?:the\s+)?([A-Z0-9][\w .&+'-]{1,60}?)\s*[.!?:]?$"
+    r"|^([A-Z0-9][\w .&+'-]{1,60}?)\s+(?:reviews?|testimonials?|features|customer stories)\b",
+    re.IGNORECASE,
+)
+
+
+def _subject_from_heading(*texts: str) -> str | None:
+    """ "Reviews of Acme Pro" / "Acme Pro features" / "What customers say about Acme Pro"."""
+    for t in texts:
+        m = _ABOUT_RE.search(norm_space(t or ""))
+        if m:
+            name = norm_space(m.group(1) or m.group(2) or "")
+            if 2 <= len(name) <= 60 and name.lower() not in ("our", "the", "customer", "product"):
+                return name
+    return None
+
+
+def _brand_from_title(title: str) -> str | None:
+    parts = [p.strip() for p in re.split(r"\s+[|–—·:-]\s+", title or "") if p.strip()]
+    if len(parts) < 2:
+        return None
+    cand = parts[-1]
+    if 2 <= len(cand) <= 40 and not re.search(r"pricing|plans|features|reviews|blog", cand, re.I):
+        return cand
+    return None
+
+
+def extract_page(
+    html: str,
+    url: str,
+    *,
+    topic: str | None = None,
+    known_products: Iterable[str] = (),
+) -> PageExtraction:
+    """Extract facts, links, kind, relevance and date from one page. Pure: no network.
+
+    Layers, in order, de-duplicated (same subject+attribute+value: the highest-confidence one
+    is kept, distinct values are all kept): schema.org structured data, the layout (cards,
+    product page, tables, lists, ratings, reviews), and sentences in the text that mention a
+    product with a price. Hidden elements and advertisements never produce facts; text that
+    reads like instructions to an automated reader is ignored and reported in ``warnings``.
+
+    Args:
+        html: the page HTML (as fetched, or as rendered by a browser).
+        url: the page URL (base for links, ``source_url`` of the facts).
+        topic: the research topic, for relevance.
+        known_products: product names to look for in running text.
+
+    Returns:
+        The page extraction.
+    """
+    known_products = tuple(known_products)
+    raw = parse_html(html)
+    clean = clean_tree(raw)
+    text = visible_text(clean.root)
+    title = _title(raw, clean.root)
+    js, js_reason = _needs_js(raw, clean.root, text)
+    base_el = raw.find(".//base")
+    links, other_links, anchors = extract_links(
+        clean.root, url, base=base_el.get("href") if base_el is not None else None
+    )
+    warnings: list[str] = []
+    concealed = [h for h in clean.hidden_texts if looks_like_injection(h)]
+    concealed += [
+        c for c in re.findall(r"<!--(.*?)-->", html or "", re.S) if looks_like_injection(c)
+    ]
+    for m in raw.iter("meta"):
+        if looks_like_injection(m.get("content") or ""):
+            concealed.append(m.get("content") or "")
+    for h in concealed:
+        warnings.append(f"hidden instruction-like text ignored: {norm_space(h)[:80]}")
+    untrusted = bool(concealed)
+    if clean.hidden_removed:
+        warnings.append(f"{clean.hidden_removed} hidden element(s) ignored")
+    if clean.ads_removed:
+        warnings.append(f"{clean.ads_removed} advertisement block(s) ignored")
+
+    cleaned_html = lxml.html.tostring(clean.root, encoding="unicode")
+    structured: StructuredResult = extract_structured(raw, cleaned_html, url)
+    published = find_published(raw, clean.root, structured.published)
+    currency = page_currency(text)
+    quick = _quick_signals(raw)
+    prelim_kind, _ = classify_page(url, title, text, None, signals=quick)
+    blog_like = prelim_kind == "blog" or bool(structured.types & ARTICLE_TYPES)
+    noise = prelim_kind == "noise"
+    distinct_structured = list(dict.fromkeys(structured.product_names))
+    h1 = clean.root.find(".//h1")
+    subject_hint = (
+        distinct_structured[0]
+        if len(distinct_structured) == 1
+        else _subject_from_heading(el_text(h1) if h1 is not None else "", title)
+        or _brand_from_title(title)
+    )
+    # Noise pages (careers, legal, about...) give no layout or text facts: a salary or a
+    # registered-capital amount there is not a product price.
+    dom = extract_dom(
+        clean.root if not noise else parse_html("<html><body></body></html>"),
+        url,
+        currency=currency,
+        subject_hint=subject_hint,
+        blog_like=blog_like,
+        allow_products=not noise,
+        known_products=known_products,
+        features_page=prelim_kind == "features",
+        title=title,
+    )
+    warnings.extend(dom.warnings)
+    names = [*distinct_structured, *dom.names]
+    text_facts: list[ExtractedFact] = []
+    if not noise:
+        text_facts, text_warn = extract_text_facts(
+            text,
+            url,
+            names=names,
+            known_products=known_products,
+            published=published,
+            currency=currency,
+        )
+        warnings.extend(text_warn)
+    facts = dedupe_facts([*structured.facts, *dom.facts, *text_facts])
+    if untrusted and facts:
+        # Hidden instructions to automated readers: the page is adversarial. Its visible facts
+        # are kept (the hidden text itself never produced any) but at half confidence, so any
+        # other source wins.
+        warnings.append(
+            f"page hides instructions for automated readers: {len(facts)} fact(s) downgraded"
+        )
+        facts = [
+            replace(
+                f,
+                confidence=round(f.confidence * 0.5, 3),
+                extra={**f.extra, "untrusted_page": True},
+            )
+            for f in facts
+        ]
+    signals = PageSignals(
+        structured_products=len(distinct_structured),
+        structured_types=structured.types,
+        item_list=structured.item_list_size > 0,
+        og_type=quick.og_type,
+        dom=dom,
+        facts=facts,
+        published=published,
+    )
+    kind, _conf = classify_page(url, title, text, raw, signals=signals)
+    relevance = page_relevance(kind, title, text, topic, bool(facts))
+    return PageExtraction(
+        url=url,
+        title=title,
+        page_kind=kind,
+        relevance=relevance,
+        published=published,
+        text=text,
+        links=links,
+        other_links=other_links,
+        facts=facts,
+        needs_javascript=js,
+        js_reason=js_reason,
+        anchors=anchors,
+        warnings=list(dict.fromkeys(warnings)),
+        untrusted=untrusted,
+    )
