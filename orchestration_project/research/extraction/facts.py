@@ -12,6 +12,7 @@ __all__ = [
     "ExtractedFact",
     "PageExtraction",
     "dedupe_facts",
+    "make_fact",
     "norm_space",
     "norm_key",
 ]
@@ -81,6 +82,53 @@ class ExtractedFact:
         else:
             value = norm_key(str(self.value))
         return (self.kind, norm_key(self.subject), self.attribute, value)
+
+
+def make_fact(
+    kind: str,
+    subject: str,
+    attribute: str,
+    value: Any,
+    *,
+    source_url: str,
+    confidence: float,
+    method: str,
+    evidence: str = "",
+    currency: str | None = None,
+    unit: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ExtractedFact:
+    """Build an :class:`ExtractedFact` the way every extraction layer does.
+
+    Args:
+        kind: ``"product"``, ``"feature"``, ``"rating"`` or ``"review"``.
+        subject: product name (used as given).
+        attribute: ``"price"``, ``"feature"``, ``"rating"`` or ``"review_sentiment_text"``.
+        value: price amount, feature name, rating or review text.
+        source_url: the page the fact comes from.
+        confidence: the confidence of the layer and layout.
+        method: the layer (``"jsonld"``, ``"microdata"``, ``"rdfa"``, ``"dom"``...).
+        evidence: the source text; cut to 200 characters.
+        currency: ISO 4217 code for prices.
+        unit: billing unit for prices.
+        extra: anything else (an empty dict when not given).
+
+    Returns:
+        The fact.
+    """
+    return ExtractedFact(
+        kind=kind,
+        subject=subject,
+        attribute=attribute,
+        value=value,
+        currency=currency,
+        unit=unit,
+        source_url=source_url,
+        confidence=confidence,
+        method=method,
+        evidence=evidence[:200],
+        extra=extra or {},
+    )
 
 
 @dataclass

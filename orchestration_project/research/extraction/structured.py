@@ -17,7 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration_project.research.extraction.facts import CONFIDENCE, ExtractedFact, norm_space
+from orchestration_project.research.extraction.facts import (
+    CONFIDENCE,
+    ExtractedFact,
+    make_fact,
+    norm_space,
+)
 from orchestration_project.research.extraction.prices import (
     find_prices,
     normalize_currency,
@@ -301,19 +306,17 @@ class _Builder:
         self.done_offers: set[int] = set()
 
     def fact(self, kind: str, subject: str, attribute: str, value: Any, **kw: Any) -> None:
+        confidence = kw.pop("confidence", self.conf)
         self.result.facts.append(
-            ExtractedFact(
-                kind=kind,
-                subject=subject,
-                attribute=attribute,
-                value=value,
-                currency=kw.get("currency"),
-                unit=kw.get("unit"),
+            make_fact(
+                kind,
+                subject,
+                attribute,
+                value,
                 source_url=self.url,
-                confidence=kw.get("confidence", self.conf),
+                confidence=confidence,
                 method=self.method,
-                evidence=kw.get("evidence", "")[:200],
-                extra=kw.get("extra", {}),
+                **kw,
             )
         )
 

@@ -1,0 +1,272 @@
+"""Shared state and helpers of the layout layer: the result record, price nodes, names.
+
+:class:`DomBase` holds one document's state (cached texts, element order, the prices and blocks
+already used) and the helpers every part of the layer needs: fact recording, ancestors, struck
+prices, name checks and the name-like elements of a block. The ``dom_*`` mixins add the layouts
+(cards, tables, lists, product page, features, ratings and reviews) and call each other's
+methods through ``self``; ``dom_facts._Dom`` combines them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml.html import HtmlElement
+
+from orchestration_project.research.extraction.dom import (
+    SiblingIndex,
+    class_tokens,
+    el_text,
+    iter_elements,
+)
+from orchestration_project.research.extraction.dom_signals import (
+    CTA,
+    FILLER,
+    HEADINGS,
+    looks_like_injection,
+    rating_from_text,
+)
+from orchestration_project.research.extraction.facts import (
+    CONFIDENCE,
+    ExtractedFact,
+    make_fact,
+    norm_space,
+)
+from orchestration_project.research.extraction.prices import Price, PriceMatch, find_prices
+
+__all__ = ["DomBase", "DomResult", "PriceNode"]
+
+_OLD_CLASS = re.compile(
+    r"(?:^|[-_])(?:old|was|strike|striked|strikethrough|strike-through|crossed|linethrough|"
+    r"line-through|compare-?at|compareat|original|previous|before|retail)(?:[-_]|$)",
+    re.IGNORECASE,
+)
+_BADGE = re.compile(
+    r"^(?:most popular|popular|best value|discount \d+ ?%|-?\d+ ?% (?:off|discount)|best price!?|best seller|bestseller|recommended|"
+    r"new|sale|hot|limited(?: offer)?|featured|on sale|save \d+%|-?\d+% off|top rated|"
+    r"editor'?s choice|staff pick|deal|special offer|exclusive|trending|in stock|"
+    r"out of stock|sold out|free shipping)[\s!.]*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class PriceNode:
+    """A prominent price in the layout."""
+
+    el: HtmlElement
+    price: Price
+    match: PriceMatch
+    current: bool
+    text: str
+
+
+@dataclass
+class DomResult:
+    """Facts from the layout plus hints for page classification."""
+
+    facts: list[ExtractedFact] = field(default_factory=list)
+    card_count: int = 0
+    card_groups: int = 0
+    table_products: int = 0
+    product_page_name: str | None = None
+    price_nodes: int = 0
+    unit_prices: int = 0
+    review_blocks: int = 0
+    feature_facts: int = 0
+    warnings: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+class DomBase:
+    """One document's state and the helpers shared by the layout mixins."""
+
+    all_nodes: list[PriceNode]  # every price node of the page, set by ``run``
+
+    def __init__(
+        self,
+        root: HtmlElement,
+        url: str,
+        currency: str | None,
+        subject_hint: str | None,
+        allow_products: bool,
+        known: tuple[str, ...] = (),
+        title: str = "",
+    ) -> None:
+        self.title = title
+        self.root = root
+        self.known = tuple(norm_space(k) for k in known if norm_space(k))
+        body = root.find("body")
+        self.body = body if body is not None else root
+        self.url = url
+        self.currency = currency
+        self.subject_hint = subject_hint
+        self.allow_products = allow_products
+        self.result = DomResult()
+        self._text: dict[int, str] = {}
+        self._names: dict[int, list[tuple[int, int, str]]] = {}
+        self.sibs = SiblingIndex()
+        # Keep every element proxy alive: lxml proxies are re-created on access, so ``id()`` is a
+        # stable key only while a reference exists.
+        self.elements = list(iter_elements(self.body))
+        self.order = {id(el): i for i, el in enumerate(self.elements)}
+        self.used_prices: set[int] = set()
+        self.product_blocks: set[int] = set()
+        self.card_of: dict[int, tuple[HtmlElement, str]] = {}
+
+    # -- helpers ------------------------------------------------------------------------------
+    def text(self, el: HtmlElement) -> str:
+        k = id(el)
+        if k not in self._text:
+            self._text[k] = el_text(el)
+        return self._text[k]
+
+    def fact(
+        self,
+        kind: str,
+        subject: str,
+        attribute: str,
+        value: Any,
+        conf_key: str,
+        evidence: str,
+        **kw: Any,
+    ) -> None:
+        subject = norm_space(subject)[:200]
+        if not subject:
+            return
+        penalty = kw.pop("penalty", 0.0)
+        self.result.facts.append(
+            make_fact(
+                kind,
+                subject,
+                attribute,
+                value,
+                source_url=self.url,
+                confidence=round(CONFIDENCE[conf_key] - penalty, 3),
+                method="dom",
+                evidence=norm_space(evidence),
+                **kw,
+            )
+        )
+
+    def ancestors(self, el: HtmlElement, limit: int = 12) -> list[HtmlElement]:
+        out = []
+        a = el.getparent()
+        while a is not None and len(out) < limit:
+            out.append(a)
+            if a is self.body:
+                break
+            a = a.getparent()
+        return out
+
+    def is_struck(self, el: HtmlElement) -> bool:
+        """Struck-through or marked as an old price (the element or a close ancestor)."""
+        for a in [el, *self.ancestors(el, 3)]:
+            if a.tag in ("del", "s", "strike"):
+                return True
+            if "line-through" in (a.get("style") or "").replace(" ", ""):
+                return True
+            if any(_OLD_CLASS.search(c) for c in (a.get("class") or "").split()):
+                return True
+        return False
+
+    def name_ok(self, text: str) -> bool:
+        t = norm_space(text)
+        if not (2 <= len(t) <= 160) or not re.search(r"[^\W\d_]", t):
+            return False
+        if CTA.match(t) or _BADGE.match(t) or looks_like_injection(t):
+            return False
+        if find_prices(t) and len(FILLER.sub("", re.sub(r"[\d$€£¥.,/%\s-]", "", t))) < 3:
+            return False
+        return not rating_from_text(t) or len(t) > 30
+
+    # -- names ----------------------------------------------------------------------------------
+    def name_candidates(
+        self, card: HtmlElement, exclude: HtmlElement | None
+    ) -> list[tuple[int, int, str]]:
+        if exclude is None:
+            cached = self._names.get(id(card))
+            if cached is None:
+                cached = self._name_candidates(card, None)
+                self._names[id(card)] = cached
+            return cached
+        return self._name_candidates(card, exclude)
+
+    def _name_candidates(
+        self, card: HtmlElement, exclude: HtmlElement | None
+    ) -> list[tuple[int, int, str]]:
+        out = []
+        excl_anc = {id(a) for a in self.ancestors(exclude, 20)} if exclude is not None else set()
+        for el in card.iter():
+            if not isinstance(el.tag, str) or el is card:
+                continue
+            if exclude is not None and (
+                el is exclude or exclude in el.iterancestors() or id(el) in excl_anc
+            ):
+                if id(el) in excl_anc and el.tag in HEADINGS:
+                    # heading holding the price: name is the heading minus the price
+                    t = self.text(el)
+                    for m in find_prices(t):
+                        t = t.replace(m.price.raw, " ")
+                    t = norm_space(FILLER.sub(" ", t)) if len(t) > 60 else norm_space(t)
+                    if self.name_ok(t):
+                        out.append((4, self.order.get(id(el), 0), t))
+                continue
+            strength = 0
+            toks = class_tokens(el)
+            if el.get("itemprop") == "name":
+                strength = 5
+            elif el.tag in HEADINGS or el.get("role") == "heading":
+                strength = 4
+            elif any(
+                ("name" in t or "title" in t or "heading" in t)
+                and not any(b in t for b in ("subtitle", "sub-title", "username", "subheading"))
+                for t in toks
+            ):
+                strength = 3
+            elif el.tag == "a":
+                strength = 2
+            elif el.tag in ("strong", "b", "dt") or any(
+                t in ("bold", "semibold", "font-bold", "fw-bold", "strong") for t in toks
+            ):
+                strength = 1
+            if not strength:
+                continue
+            t = self.text(el)
+            if not self.name_ok(t):
+                continue
+            out.append((strength, self.order.get(id(el), 0), norm_space(t)))
+        return out
+
+    def name_strength(self, card: HtmlElement, name: str) -> int:
+        return max((c[0] for c in self.name_candidates(card, None) if c[2] == name), default=4)
+
+    def fallback_name(self, card: HtmlElement) -> str | None:
+        """The first short text line of a card that is neither a price nor a button label."""
+        for line in el_text(card, lines=True).split("\n"):
+            if find_prices(line) or len(line) > 80 or "%" in line:
+                continue
+            if self.name_ok(line) and len(re.findall(r"[^\W\d_]", line)) >= 3:
+                return norm_space(line)
+            return None
+        return None
+
+    def best_name(self, card: HtmlElement, price_el: HtmlElement) -> str | None:
+        cands = self.name_candidates(card, price_el)
+        if not cands:
+            return None
+        pos = self.order.get(id(price_el), 0)
+        top = max(c[0] for c in cands)
+        same = [c for c in cands if c[0] == top]
+        before = [c for c in same if c[1] < pos]
+        if top <= 2 and not before:
+            return None
+        pick = min(before or same, key=lambda c: c[1])
+        if top <= 1:
+            # a weak name must open the card
+            card_text = self.text(card)
+            if not card_text.startswith(pick[2][:20]):
+                return None
+        return pick[2]

@@ -1,0 +1,199 @@
+"""Text signals shared by the layout-layer modules: patterns, instruction-like text, ratings.
+
+The regular expressions used by more than one ``dom_*`` module live here, with the two text
+tests the rest of the extraction package also uses: :func:`looks_like_injection` and
+:func:`rating_from_text`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = [
+    "COUNT_RE",
+    "CROSS_TOKENS",
+    "CTA",
+    "DATE_TEXT",
+    "FILLER",
+    "GENERIC_HEADINGS",
+    "HEADINGS",
+    "PRICE_HDR",
+    "RATING_RE",
+    "SALARY_CONTEXT",
+    "STAR_GLYPHS",
+    "looks_like_injection",
+    "rating_from_text",
+]
+
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+FILLER = re.compile(
+    r"\b(?:from|starting|starts|start|at|only|now|just|price|prices|pricing|per|month|monthly|"
+    r"year|yearly|annually|annual|user|users|seat|seats|billed|incl|excl|including|excluding|"
+    r"vat|tax|taxes|plus|net|gross|sale|our|today|each|mo|yr|total|cost|costs|you|pay|"
+    r"onetime|one-time|forever|free|trial|days?|unit|best|deal|offer|special|new|was|"
+    r"discount|save|off|regular|list|rrp|msrp|reg|min|max|the|a|an|for|of|and|or|in|on|"
+    r"eur|usd|gbp|chf|jpy|cad|aud|inkl|mwst|zzgl|ttc|ht)\b",
+    re.IGNORECASE,
+)
+CTA = re.compile(
+    r"^(?:buy|buy now|add to (?:cart|basket|bag)|add|shop now|order|order now|sign up|signup|"
+    r"get started|start(?: now| free)?(?: trial)?|start your free trial|try (?:it )?(?:free|now)|"
+    r"learn more|read more|more|details|view|view details|see details|see more|choose|"
+    r"choose plan|select|select plan|subscribe|contact(?: us| sales)?|talk to sales|book a demo|"
+    r"request a demo|get a demo|upgrade|download|compare|quick view|wishlist|share|"
+    r"get (?:it|this|plan)|continue|next|previous|prev|close|menu|home|login|log in|sign in)"
+    r"[\s!.»›→>]*$",
+    re.IGNORECASE,
+)
+GENERIC_HEADINGS = re.compile(
+    r"^(?:pricing|prices?|price list|plans?(?: (?:&|and) pricing)?|our plans|choose (?:a|your) "
+    r"plan|products?|our products|shop|store|catalog(?:ue)?|home|welcome|features?|compare|"
+    r"comparison|reviews?|blog|news|about(?: us)?|contact(?: us)?|careers|jobs|search results?|"
+    r"results|categories|category|collections?|all products|menu|cart|checkout)\b",
+    re.IGNORECASE,
+)
+_INJECTION = re.compile(
+    r"ignore (?:all |any )?(?:the )?(?:previous|prior|above|earlier|preceding) "
+    r"(?:instructions|prompts?|directions|rules)"
+    r"|disregard (?:all |any )?(?:the )?(?:previous|prior|above|earlier)"
+    r"|system prompt|you are (?:now )?(?:an? )?(?:ai|assistant|language model|llm|chatbot)"
+    r"|as an ai|(?:ai|llm|gpt) (?:agents?|assistants?|models?|crawlers?|scrapers?)"
+    r"|language models?|new instructions|(?:^|\W)instructions?:|jailbreak"
+    r"|do not (?:tell|reveal|report)|report (?:that|to your)|override (?:your|the) "
+    r"|when summari[sz]ing|note to (?:ai|bots?|crawlers?|scrapers?|llms?)",
+    re.IGNORECASE,
+)
+CROSS_TOKENS = frozenset(
+    {
+        "cross",
+        "times",
+        "no",
+        "unavailable",
+        "excluded",
+        "minus",
+        "dash",
+        "unchecked",
+        "disabled",
+        "not-included",
+        "x",
+        "close",
+        "missing",
+        "inactive",
+    }
+)
+PRICE_HDR = re.compile(
+    r"\b(?:price|prices|pricing|cost|costs|fee|fees|amount|rate|preis|prix|precio|prezzo|"
+    r"monthly|per month|/\s*mo|annual|per year)\b|[$€£¥₹]",
+    re.IGNORECASE,
+)
+RATING_RE = re.compile(
+    r"(?<![\d.])(\d{1,2}(?:[.,]\d{1,2})?)\s*(?:out of|of|/|von|sur|de|su)\s*(5|10|100)(?!\d|[.,]\d)"
+    r"(?:\s*(?:stars?|points?))?",
+    re.IGNORECASE,
+)
+_RATED_RE = re.compile(
+    r"\b(?:rated|rating|score|average|avg\.?)\s*:?\s*(\d(?:[.,]\d{1,2})?)\b(?!\s*(?:%|/\s*\d{2,}))",
+    re.IGNORECASE,
+)
+_STARS_WORD_RE = re.compile(r"(?<![\d.])(\d(?:[.,]\d{1,2})?)\s*stars?\b", re.IGNORECASE)
+STAR_GLYPHS = re.compile(r"[★☆⭐✩✭✮✰🌟½⯪]{3,}")
+COUNT_RE = re.compile(
+    r"(\d[\d,.]*)\s*(?:customer\s+|verified\s+|user\s+)?(?:reviews?|ratings?|votes?|opinions?|"
+    r"customers|bewertungen|rezensionen|avis|valoraciones|recensioni)\b",
+    re.IGNORECASE,
+)
+DATE_TEXT = re.compile(
+    r"\b(?:\d{4}-\d{2}-\d{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+    r"\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"
+    r"[a-z]*\.?\s+\d{4})\b",
+    re.IGNORECASE,
+)
+SALARY_CONTEXT = re.compile(
+    r"\b(?:salary|salaries|compensation|wage|wages|pay range|base pay|per annum|stipend|"
+    r"full[- ]time|part[- ]time|apply now|job description|responsibilities|requirements|"
+    r"years of experience|hiring)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_injection(text: str) -> bool:
+    """Whether a text reads like instructions aimed at an automated reader.
+
+    Such text is data: it never becomes a fact, and blocks containing it are skipped.
+    """
+    return bool(_INJECTION.search(text or ""))
+
+
+def rating_from_text(text: str) -> tuple[float, dict[str, Any]] | None:
+    """A rating on the 0-5 scale from texts such as "4.5 out of 5", "4.5/5", "★★★★☆".
+
+    Args:
+        text: a short text.
+
+    Returns:
+        ``(value, extra)`` with ``extra["best_rating"]`` and possibly ``review_count``; or None.
+    """
+    if not text:
+        return None
+    extra: dict[str, Any] = {}
+    value: float | None = None
+    m = RATING_RE.search(text)
+    if m:
+        v = float(m.group(1).replace(",", "."))
+        best = float(m.group(2))
+        if 0 <= v <= best:
+            value = v / best * 5.0
+            extra["best_rating"] = best
+            extra["raw_value"] = v
+    if value is None:
+        g = STAR_GLYPHS.search(text)
+        if g:
+            s = g.group(0)
+            full = sum(s.count(c) for c in "★⭐✭✮🌟")
+            half = sum(s.count(c) for c in "½⯪")
+            empty = sum(s.count(c) for c in "☆✩✰")
+            total = full + half + empty
+            if total in (5, 10) or (total < 5 and full):
+                best = float(total) if total in (5, 10) else 5.0
+                value = (full + 0.5 * half) / best * 5.0
+                extra["best_rating"] = 5.0
+                extra["raw_value"] = full + 0.5 * half
+                # rounded stars next to the exact figure ("★★★★☆ 4.4"): use the figure
+                near = re.search(
+                    r"^\s*\(?(\d(?:[.,]\d{1,2})?)\)?(?![\d.,]*\s*(?:reviews?|ratings?|%))",
+                    text[g.end() : g.end() + 12],
+                ) or re.search(
+                    r"(?<![\d.,])(\d(?:[.,]\d{1,2})?)\s*$", text[max(0, g.start() - 8) : g.start()]
+                )
+                if near:
+                    v = float(near.group(1).replace(",", "."))
+                    if 0 <= v <= 5 and abs(v - value) <= 1.0:
+                        value = v
+                        extra["raw_value"] = v
+    if value is None:
+        m = re.search(r"[★⭐]\s*(\d(?:[.,]\d{1,2})?)(?![\d.,])(?!\s*(?:%|/\s*\d{2,}))", text)
+        if m:
+            v = float(m.group(1).replace(",", "."))
+            if 0 <= v <= 5:
+                value = v
+                extra["best_rating"] = 5.0
+                extra["raw_value"] = v
+    if value is None:
+        for rx in (_RATED_RE, _STARS_WORD_RE):
+            m = rx.search(text)
+            if m:
+                v = float(m.group(1).replace(",", "."))
+                if 0 <= v <= 5:
+                    value = v
+                    extra["best_rating"] = 5.0
+                    extra["raw_value"] = v
+                    break
+    if value is None:
+        return None
+    c = COUNT_RE.search(text)
+    if c:
+        digits = re.sub(r"[,.]", "", c.group(1))
+        if digits.isdigit():
+            extra["review_count"] = int(digits)
+    return round(value, 3), extra
