@@ -40,15 +40,15 @@ from typing import Any
 import dagster as dg
 import httpx
 from pydantic import Field
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from orchestration_project.operations.alerting import AlertManager, AlertStore, Notification
+from resources.retry import (
+    Retryable,
+    RetryPolicy,
+    is_retryable_status,
+    post_json_with_retries,
+    retry_after_seconds,
+)
 
 __all__ = [
     "AlertSink",
@@ -152,25 +152,8 @@ class FileSink(AlertSink):
             raise DeliveryError(f"cannot append to {self.path}: {exc}") from exc
 
 
-class _Retryable(Exception):
-    """A failure worth another attempt; ``retry_after`` is the server's requested wait."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds from a ``Retry-After`` header given in seconds (Slack's form)."""
-    value = headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
 class _HttpSink(AlertSink):
-    """Shared transport: JSON ``POST`` with bounded retries (tenacity)."""
+    """Shared transport: JSON ``POST`` with bounded retries (:mod:`resources.retry`)."""
 
     def __init__(
         self,
@@ -192,16 +175,6 @@ class _HttpSink(AlertSink):
         """``text`` without secrets (overridden by sinks that hold one)."""
         return text
 
-    def _wait(self, state: RetryCallState) -> float:
-        """The server's Retry-After (capped) if given, else exponential back-off with jitter."""
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_retry_after_s)
-        backoff = wait_exponential_jitter(
-            initial=self.backoff_s, max=self.max_backoff_s, jitter=self.backoff_s
-        )
-        return backoff(state)
-
     def _post(
         self,
         url: str,
@@ -211,31 +184,31 @@ class _HttpSink(AlertSink):
     ) -> Any:
         """POST ``body`` as JSON until ``check`` accepts the answer or attempts run out.
 
-        ``check`` raises :class:`_Retryable` for a temporary failure, :class:`DeliveryError`
-        for a permanent one, or returns the parsed result.
+        ``check`` raises :class:`~resources.retry.Retryable` for a temporary failure,
+        :class:`DeliveryError` for a permanent one, or returns the parsed result.
         """
         self.attempts = 0
 
-        def attempt(client: httpx.Client) -> Any:
+        def count() -> None:
             self.attempts += 1
-            try:
-                resp = client.post(url, json=body, headers=headers)
-            except httpx.TimeoutException:
-                raise _Retryable(f"timed out after {self.timeout_s:g} s") from None
-            except httpx.TransportError as exc:
-                raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from None
-            return check(resp)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
-            reraise=True,
+        policy = RetryPolicy(
+            attempts=self.max_attempts,
+            backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            max_retry_after_s=self.max_retry_after_s,
         )
         try:
-            with httpx.Client(timeout=self.timeout_s) as client:
-                return retrying(attempt, client)
-        except _Retryable as exc:
+            return post_json_with_retries(
+                url,
+                body,
+                headers,
+                check=check,
+                policy=policy,
+                timeout_s=self.timeout_s,
+                on_attempt=count,
+            )
+        except Retryable as exc:
             raise DeliveryError(
                 self._redact(f"{self.name}: gave up after {self.attempts} attempts (last: {exc})")
             ) from None
@@ -283,8 +256,8 @@ class WebhookSink(_HttpSink):
 
     def _check(self, resp: httpx.Response) -> None:
         status = resp.status_code
-        if status in _RETRY_STATUSES or status >= 500:
-            raise _Retryable(f"HTTP {status}", _retry_after(resp.headers))
+        if is_retryable_status(status, _RETRY_STATUSES):
+            raise Retryable(f"HTTP {status}", retry_after_seconds(resp.headers, seconds_only=True))
         if not 200 <= status < 300:
             raise DeliveryError(f"webhook {self.url} answered HTTP {status}: {resp.text[:200]}")
 
@@ -387,8 +360,8 @@ class SlackSink(_HttpSink):
 
     def _check(self, resp: httpx.Response) -> dict[str, Any]:
         status = resp.status_code
-        if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}", _retry_after(resp.headers))
+        if is_retryable_status(status, {429}):
+            raise Retryable(f"HTTP {status}", retry_after_seconds(resp.headers, seconds_only=True))
         if status != 200:
             raise DeliveryError(self._redact(f"slack answered HTTP {status}: {resp.text[:200]}"))
         try:
@@ -400,7 +373,9 @@ class SlackSink(_HttpSink):
         if not data.get("ok"):
             error = str(data.get("error") or "unknown_error")
             if error in _SLACK_RETRY_ERRORS:
-                raise _Retryable(f"slack error {error}", _retry_after(resp.headers))
+                raise Retryable(
+                    f"slack error {error}", retry_after_seconds(resp.headers, seconds_only=True)
+                )
             raise DeliveryError(
                 self._redact(f"slack chat.postMessage to {self.channel} failed: {error}")
             )
