@@ -121,7 +121,6 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from assets.operations.assets import events_from_warehouse
     from orchestration_project.agents.coordination.store import CoordinationStore
     from orchestration_project.operations.alerting import (
         AlertManager,
@@ -129,6 +128,7 @@ def main() -> None:
         default_rules,
         evaluate_rules,
     )
+    from orchestration_project.operations.events import events_from_warehouse
     from orchestration_project.operations.healing import Healer, incidents_frame
     from orchestration_project.operations.monitoring import confirm_from_incidents, health_frame
     from resources.warehouse import DuckDBWarehouse

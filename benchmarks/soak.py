@@ -76,11 +76,11 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     )
     import dagster as dg
 
-    from assets.operations.assets import events_from_warehouse
     from ml.slo import scorecard
     from orchestration_project.agents.coordination.store import CoordinationStore
     from orchestration_project.demo_world import start_demo_world
     from orchestration_project.operations.alerting import AlertManager, WarehouseAlertStore
+    from orchestration_project.operations.events import events_from_warehouse
     from orchestration_project.operations.faults import read_ledger
     from orchestration_project.operations.healing import (
         CircuitBreakers,
@@ -257,7 +257,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     print("circuit breakers:", breakers[["name", "state"]].to_dict("records"))
     print()
     print(card.to_markdown(index=False, floatfmt=".4g"))
-    from assets.operations.assets import write_scorecard
+    from orchestration_project.operations.dashboards import write_scorecard
 
     path = write_scorecard(card, incidents, data / "reports" / "operations" / "scorecard.html")
     print(f"\nscorecard with charts: {path}")

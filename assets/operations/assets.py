@@ -5,8 +5,6 @@ instance into the warehouse (schema ``operations``), incrementally and idempoten
 """
 
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -15,6 +13,8 @@ from ml.health import COLUMNS
 from ml.health import health_metrics as compute_health
 from ml.slo import scorecard
 from orchestration_project.operations.alerting import WarehouseAlertStore
+from orchestration_project.operations.dashboards import write_dashboard, write_scorecard
+from orchestration_project.operations.events import events_from_warehouse
 from orchestration_project.operations.healing import CircuitBreakers, Healer, incidents_frame
 from orchestration_project.operations.incident_report import write_pending_reports
 from orchestration_project.operations.monitoring import evaluate_alerts
@@ -46,70 +46,6 @@ def run_metadata(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
             "schema": SCHEMA,
         }
     )
-
-
-def events_from_warehouse(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
-    """Event frames (at, entity, ok, latency_s, cost_usd) per dimension (job, asset, agent,
-    route), from the operations tables and the domains' agent tables that exist."""
-    out: dict[str, pd.DataFrame] = {}
-    if warehouse.table_exists("runs", schema=SCHEMA):
-        runs = warehouse.read_table("runs", schema=SCHEMA)
-        runs = runs[runs["status"].isin(["SUCCESS", "FAILURE", "CANCELED"])]
-        out["job"] = pd.DataFrame(
-            {
-                "at": runs["ended_at"],
-                "entity": runs["job_name"],
-                "ok": runs["status"] == "SUCCESS",
-                "latency_s": runs["duration_s"],
-            }
-        )
-    if warehouse.table_exists("steps", schema=SCHEMA):
-        steps = warehouse.read_table("steps", schema=SCHEMA)
-        steps = steps[steps["status"].isin(["SUCCESS", "FAILURE"])]
-        out["asset"] = pd.DataFrame(
-            {
-                "at": steps["ended_at"],
-                "entity": steps["step_key"],
-                "ok": steps["status"] == "SUCCESS",
-                "latency_s": steps["duration_s"],
-            }
-        )
-    # Agent actions and fetch attempts of every domain, consolidated by run_metadata into
-    # operations.* (before the first ingestion: the market research tables themselves).
-    agent_schema = SCHEMA if warehouse.table_exists("agent_actions", schema=SCHEMA) else None
-    agent_schema = agent_schema or (
-        "market_research"
-        if warehouse.table_exists("agent_actions", schema="market_research")
-        else None
-    )
-    fetch_schema = SCHEMA if warehouse.table_exists("fetch_attempts", schema=SCHEMA) else None
-    fetch_schema = fetch_schema or (
-        "market_research"
-        if warehouse.table_exists("fetch_attempts", schema="market_research")
-        else None
-    )
-    if agent_schema:
-        acts = warehouse.read_table("agent_actions", schema=agent_schema)
-        out["agent"] = pd.DataFrame(
-            {
-                "at": acts["started_at"],
-                "entity": acts["role"],
-                "ok": ~acts["outcome"].astype(str).str.startswith("error"),
-                "latency_s": acts["duration_s"],
-                "cost_usd": acts["cost_usd"],
-            }
-        )
-    if fetch_schema:
-        att = warehouse.read_table("fetch_attempts", schema=fetch_schema)
-        out["route"] = pd.DataFrame(
-            {
-                "at": att["attempted_at"],
-                "entity": att["route"],
-                "ok": att["outcome"] == "ok",
-                "latency_s": att["latency_s"],
-            }
-        )
-    return out
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "html"}, deps=[run_metadata])
@@ -151,139 +87,6 @@ def health_metrics(
             ),
         },
     )
-
-
-def write_dashboard(df: pd.DataFrame, path: Path, *, now: datetime) -> Path:
-    """A self-contained HTML page: success rate and p95 latency per entity (last 24 h)."""
-    import base64
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    day = df[(df["window"] == "24h") & (df["events"] > 0)]
-    figures = []
-    for metric, label in (("success_rate", "success rate"), ("latency_p95_s", "p95 latency (s)")):
-        if day.empty:
-            break
-        dims = list(dict.fromkeys(day["dimension"]))
-        fig, axes = plt.subplots(1, len(dims), figsize=(4.2 * len(dims), 3.6), squeeze=False)
-        for ax, dim in zip(axes[0], dims, strict=True):
-            part = day[day["dimension"] == dim]
-            ax.barh(part["entity"], part[metric].astype(float), color="#2a9d8f")
-            ax.set_title(f"{dim}: {label}", fontsize=9)
-            ax.tick_params(labelsize=7)
-            if metric == "success_rate":
-                ax.set_xlim(0, 1)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        figures.append(base64.b64encode(buf.getvalue()).decode())
-    table = (
-        day.drop(columns=["last_success_at"]).to_html(index=False, float_format="%.3g", na_rep="")
-        if len(day)
-        else ""
-    )
-    imgs = "".join(f'<img alt="chart" src="data:image/png;base64,{f}">' for f in figures)
-    path.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>Platform health</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{"
-        "border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
-        "img{max-width:100%;display:block;margin:1em 0}</style></head><body>"
-        f"<h1>Platform health</h1><p>Last 24 hours, as of {now:%Y-%m-%d %H:%M} UTC.</p>"
-        f"{imgs or '<p>No events yet.</p>'}{table}</body></html>",
-        encoding="utf-8",
-    )
-    return path
-
-
-def _png(fig: Any) -> str:
-    import base64
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def scorecard_charts(card: pd.DataFrame, incidents: pd.DataFrame) -> list[str]:
-    """Base64 PNG charts: each figure against its goal; time to detect and to recover;
-    incidents by root-cause class and outcome."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    charts = []
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    labels, ratios, colours, notes = [], [], [], []
-    for r in card.itertuples():
-        if r.value != r.value:  # NaN: nothing measured
-            continue
-        if r.comparison == ">=":  # higher is better: shortfall from 1.0 scaled to the budget
-            ratio = (1 - r.value) / max(1 - r.goal, 1e-9)
-        else:
-            ratio = r.value / r.goal if r.goal else 0.0
-        labels.append(r.metric)
-        ratios.append(min(ratio, 3.0))  # drawn up to 3x the budget; the label has the value
-        colours.append("#2a9d8f" if r.met else "#e76f51")
-        notes.append(f"{r.value:.4g}{r.unit or ''} (goal {r.comparison} {r.goal:g}{r.unit or ''})")
-    bars = ax.barh(labels, ratios, color=colours)
-    for bar, note in zip(bars, notes, strict=True):
-        ax.annotate(
-            note,
-            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-            xytext=(4, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=7,
-        )
-    ax.axvline(1.0, color="#333", linestyle="--", linewidth=1)
-    ax.set_xlim(0, 4.2 if any(x > 1.0 for x in ratios) else 1.6)
-    ax.set_xlabel("share of the budget used (1.0 = at the goal; left is better)")
-    ax.tick_params(labelsize=8)
-    ax.invert_yaxis()
-    charts.append(_png(fig))
-    failures = incidents[incidents["source"] == "run_failure"] if len(incidents) else incidents
-    if len(failures):
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-        axes[0].hist(failures["ttd_s"].dropna(), bins=20, color="#264653")
-        axes[0].set_title("time to detect (s)", fontsize=9)
-        axes[1].hist(failures["ttr_s"].dropna(), bins=20, color="#2a9d8f")
-        axes[1].set_title("time to recover (s)", fontsize=9)
-        counts = failures.groupby(["failure_class", "status"]).size().unstack(fill_value=0)
-        counts.plot.barh(stacked=True, ax=axes[2], fontsize=8)
-        axes[2].set_title("incidents by root-cause class", fontsize=9)
-        axes[2].legend(fontsize=7)
-        charts.append(_png(fig))
-    return charts
-
-
-def write_scorecard(card: pd.DataFrame, incidents: pd.DataFrame, path: Path) -> Path:
-    """The SLO scorecard as a self-contained HTML page with charts."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imgs = "".join(
-        f'<img alt="chart" src="data:image/png;base64,{c}">'
-        for c in scorecard_charts(card, incidents)
-    )
-    table = card.to_html(index=False, float_format="%.4g", na_rep="n/a")
-    path.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>SLO scorecard</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{"
-        "border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
-        "img{max-width:100%;display:block;margin:1em 0}</style></head><body>"
-        f"<h1>SLO scorecard</h1><p>As of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>"
-        f"{table}{imgs}</body></html>",
-        encoding="utf-8",
-    )
-    return path
 
 
 @dg.asset(group_name=GROUP, kinds={"python"}, pool=WAREHOUSE_POOL)
