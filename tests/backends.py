@@ -1,4 +1,9 @@
-"""Test helpers: a throw-away coordination store URL on SQLite or PostgreSQL.
+"""Test helpers: the storage backends to run a test on, and throw-away SQLite or PostgreSQL
+URLs for them.
+
+Every PostgreSQL case carries the ``postgres`` mark and is always collected: with no server
+configured it fails with a message saying how to start one (``./scripts/test`` does it), it is
+never silently dropped. Leave it out on purpose with ``-m "not postgres"``.
 
 PostgreSQL tests get a fresh schema each (``search_path`` set through the URL, so child
 processes given the URL use it too), dropped afterwards, so tests never see each other's rows.
@@ -13,14 +18,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 import sqlalchemy as sa
 
 PG_ENV = "COORDINATION_TEST_PG_URL"
 
 
-def backends() -> list[str]:
-    """``["sqlite"]``, plus ``"postgres"`` when ``COORDINATION_TEST_PG_URL`` is set."""
-    return ["sqlite"] + (["postgres"] if os.environ.get(PG_ENV) else [])
+def pg_url() -> str:
+    """The PostgreSQL server for tests; fails the test (never skips) when none is configured."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.fail(
+            f"{PG_ENV} is not set: run ./scripts/test (it starts a local PostgreSQL through "
+            "scripts/postgres) or deselect with -m 'not postgres'"
+        )
+    return url
+
+
+POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres, id="postgres")
+
+
+def backends(local: str = "sqlite") -> list:
+    """``[local, postgres]`` as pytest parameters, the PostgreSQL one marked ``postgres``."""
+    return [local, POSTGRES]
 
 
 @contextmanager
@@ -38,7 +58,7 @@ def temporary_store_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'coord.db'}"
         return
-    base = os.environ[PG_ENV]
+    base = pg_url()
     schema = "coord_t_" + uuid.uuid4().hex[:12]
     admin = sa.create_engine(base)
     try:

@@ -42,3 +42,47 @@ def demo_world() -> Iterator[object]:
     )
     yield world
     world.stop()
+
+
+# -- markers: what a test needs, so a developer can run the fast subset --------------------------
+# ./scripts/test -m "not browser and not postgres and not slow" runs in under a minute; CI runs
+# everything and skips nothing. `postgres` is set where the backend is parametrised
+# (tests/backends.py); `browser` and `slow` are set here from what a test uses.
+
+BROWSER_MODULES = {  # every test in these launches Chromium (directly or through an asset)
+    "tests/orchestration_project/test_ui.py",
+    "tests/assets/test_market_research.py",
+    "tests/orchestration_project/research/test_crawler.py",
+}
+BROWSER_FIXTURES = {"browser", "session", "canary"}  # fixtures that hold a real browser route
+SLOW_MODULES = {  # Dagster webserver, multiprocess executors, several OS processes
+    "tests/orchestration_project/test_ui.py",
+    "tests/assets/test_market_research.py",
+    "tests/orchestration_project/operations/test_killed_step.py",
+    "tests/orchestration_project/research/test_crawler.py",
+}
+SLOW_TESTS = {  # single tests over ~2 s: processes racing on one file or store, real timeouts
+    "test_parallel_dagster_steps_write_the_same_file",
+    "test_processes_appending_at_once_lose_nothing",
+    "test_a_writer_holding_the_lock_too_long_gives_a_clear_error",
+    "test_compare_and_set_loses_no_update_across_processes",
+    "test_producers_in_several_processes_lose_nothing_and_keep_order",
+    "test_a_consumer_killed_mid_stream_resumes_without_loss_or_duplicates",
+    "test_the_operations_group_turns_failures_into_alerts_incidents_and_a_scorecard",
+    "test_a_slow_page_times_out_alone",
+    "test_browser_concurrency_is_bounded",
+    "test_demo_world_floors",
+    "test_a_failed_check_of_a_successful_run_opens_an_upstream_data_incident_until_it_passes",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests ``browser`` and ``slow`` from the tables above."""
+    root = config.rootpath
+    for item in items:
+        module = item.path.relative_to(root).as_posix()
+        name = getattr(item, "originalname", item.name)
+        if module in BROWSER_MODULES or BROWSER_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.browser)
+        if module in SLOW_MODULES or name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

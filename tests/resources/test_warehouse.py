@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from resources.warehouse import DuckDBWarehouse, WarehouseError, WarehouseLockedError
+from tests.backends import backends, pg_url
 from tests.resources import parallel_warehouse_job
 
 
@@ -94,17 +95,14 @@ def test_table_names_are_validated(tmp_path: Path) -> None:
         wh.write_table('x"; DROP TABLE y; --', pd.DataFrame({"a": [1]}))
 
 
-PG_URL = os.environ.get("COORDINATION_TEST_PG_URL")
-
-
-@pytest.mark.parametrize("backend", ["duckdb"] + (["postgres"] if PG_URL else []))
+@pytest.mark.parametrize("backend", backends("duckdb"))
 def test_both_warehouses_round_trip_a_table(backend: str, tmp_path: Path) -> None:
     from resources.warehouse import PostgresWarehouse
 
     wh = (
         DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
         if backend == "duckdb"
-        else PostgresWarehouse(url=PG_URL)
+        else PostgresWarehouse(url=pg_url())
     )
     table = f"round_trip_{os.getpid()}"
     df = pd.DataFrame({"product": ["a", "b"], "price": [9.5, 12.0]})

@@ -22,14 +22,14 @@ from orchestration_project.agents.coordination import (
     SharedContext,
     VersionConflict,
 )
+from tests.backends import backends, pg_url
 
-PG_URL = os.environ.get("COORDINATION_TEST_PG_URL")
-BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+BACKENDS = backends()
 
 
 def _pg_url_with_fresh_schema() -> str:
     """A PostgreSQL URL whose search_path is a new, empty schema (tests don't interfere)."""
-    assert PG_URL
+    PG_URL = pg_url()
     schema = "t_" + uuid.uuid4().hex[:10]
     eng = sa.create_engine(PG_URL)
     with eng.begin() as c:

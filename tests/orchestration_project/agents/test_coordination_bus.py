@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration_project.agents.coordination import CoordinationStore, Message, MessageBus
-from orchestration_project.agents.coordination.testing import backends, temporary_store_url
+from tests.backends import backends, temporary_store_url
 
 effects_md = sa.MetaData()
 effects = sa.Table(

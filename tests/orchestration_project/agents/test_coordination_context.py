@@ -16,7 +16,7 @@ from orchestration_project.agents.coordination import (
     SharedContext,
     VersionConflict,
 )
-from orchestration_project.agents.coordination.testing import backends, temporary_store_url
+from tests.backends import backends, temporary_store_url
 
 
 @pytest.fixture(params=backends())
