@@ -16,9 +16,7 @@ Production: PostgreSQL through SQLAlchemy, same interface (``PostgresWarehouse``
 
 from __future__ import annotations
 
-import random
 import re
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import tenacity
 from pydantic import Field
 
 from orchestration_project.common.warehouse import (
@@ -46,6 +45,10 @@ __all__ = [
 ]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Locked(Exception):
+    """Opening the DuckDB file failed on another process's lock (retried)."""
 
 
 def _ident(name: str) -> str:
@@ -101,29 +104,35 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.02
-        while True:
+
+        def open_file() -> Any:
             try:
                 # Read-only opening fails on a file that does not exist yet.
                 ro = read_only and Path(self.path).exists()
-                conn = duckdb.connect(self.path, read_only=ro)
-                break
+                return duckdb.connect(self.path, read_only=ro)
             except duckdb.IOException as exc:  # "Could not set lock on file ..."
                 if "lock" not in str(exc).lower():
                     raise WarehouseError(f"cannot open warehouse {self.path}: {exc}") from exc
-                if time.monotonic() >= deadline:
-                    raise WarehouseLockedError(
-                        f"warehouse {self.path} stayed locked by another process for "
-                        f"{self.lock_timeout_s:.0f} s: {exc}"
-                    ) from exc
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 1.0)
+                raise _Locked(str(exc)) from exc
             except duckdb.Error as exc:
                 raise WarehouseError(
                     f"warehouse file {self.path} cannot be opened ({exc}); if it is corrupt, "
                     "move it aside and re-materialise"
                 ) from exc
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Locked),
+            wait=tenacity.wait_random_exponential(multiplier=0.02, max=1.0),
+            stop=tenacity.stop_after_delay(self.lock_timeout_s),
+            reraise=True,
+        )
+        try:
+            conn = retrying(open_file)
+        except _Locked as exc:
+            raise WarehouseLockedError(
+                f"warehouse {self.path} stayed locked by another process for "
+                f"{self.lock_timeout_s:.0f} s: {exc}"
+            ) from exc
         try:
             yield conn
         finally:
