@@ -3,7 +3,10 @@ out their remedies. Both run by default when the Dagster daemon runs (``dagster 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
 from assets.canary import canary_job
 from assets.market_research import market_research_job
@@ -52,30 +55,52 @@ def remedy_sensor(
     context: dg.SensorEvaluationContext,
     coordination: CoordinationResource,
     reports_dir: ReportsDir,
-):
-    """Re-execute what failed once its backoff has passed; close recovered incidents."""
+) -> dg.SensorResult:
+    """Re-execute what failed once its backoff has passed; close recovered incidents.
+
+    A planned re-execution is recorded as launched only once Dagster has its run (found by
+    its action tag on a later tick): until then every tick requests it again under the same
+    run key, which Dagster launches at most once, so a tick that dies between planning and
+    submission loses nothing. The request carries Dagster's own parent/root run tags, so the
+    recovery joins the failed run's run group in the UI. The scan for failed checks of
+    successful runs keeps its position in this sensor's cursor.
+    """
     healer = Healer(coordination.store())
     instance = context.instance
+    healer.link_launched_runs(instance)
+    requests = []
     for due in healer.due_reexecutions():
         parent = instance.get_run_by_id(due["parent_run_id"])
         if parent is None:
             continue
         keys = unfinished_assets(instance, parent.run_id)
-        healer.mark_launched(due["action_id"], None)
-        yield dg.RunRequest(
-            run_key=f"remedy-{due['action_id']}",
-            job_name=parent.job_name,
-            asset_selection=keys or None,
-            tags={
-                INCIDENT_TAG: due["incident_id"],
-                ACTION_TAG: str(due["action_id"]),
-                ROOT_TAG: parent.tags.get(ROOT_TAG) or parent.root_run_id or parent.run_id,
-                "orchestration/parent_run_id": parent.run_id,
-            },
+        root = parent.tags.get(ROOT_TAG) or parent.root_run_id or parent.run_id
+        requests.append(
+            dg.RunRequest(
+                run_key=f"remedy-{due['action_id']}",
+                job_name=parent.job_name,
+                asset_selection=keys or None,
+                tags={
+                    INCIDENT_TAG: due["incident_id"],
+                    ACTION_TAG: str(due["action_id"]),
+                    ROOT_TAG: root,
+                    "orchestration/parent_run_id": parent.run_id,
+                    # Dagster's run-group tags: the UI shows the recovery beside its root.
+                    PARENT_RUN_ID_TAG: parent.run_id,
+                    ROOT_RUN_ID_TAG: root,
+                },
+            )
         )
     healer.check_recoveries(instance)
-    healer.scan_checks(instance)  # failed non-blocking checks of successful runs
+    since = (
+        datetime.fromtimestamp(float(context.cursor), UTC) - timedelta(minutes=1)
+        if context.cursor
+        else None
+    )
+    healer.scan_checks(instance, since=since)  # failed non-blocking checks of successful runs
     write_pending_reports(instance, healer, reports_dir.folder("incidents"))
+    cursor = str(healer.scan_cursor) if healer.scan_cursor is not None else context.cursor
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
 defs = dg.Definitions(sensors=[incident_sensor, remedy_sensor])

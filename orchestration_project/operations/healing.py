@@ -127,7 +127,6 @@ INCIDENT_TAG = "orchestration/incident"
 ACTION_TAG = "orchestration/remedy_action"
 ROOT_TAG = "orchestration/root_run_id"  # the original run of a recovery launched by a sensor
 OPEN_STATUSES = ("open", "remediating")
-CHECK_SCAN_CURSOR = "cursor:asset_check_scan"  # ops_settings key: newest run update scanned
 CHECK_SCAN_FIRST_LOOKBACK = timedelta(days=1)
 
 
@@ -541,6 +540,7 @@ class Healer:
         self.clock = clock
         self.settings = OpsSettings(store)
         self._poll_cursor: datetime | None = None
+        self.scan_cursor: float | None = None  # newest run update seen by scan_checks
         ensure_ops_tables(store)
 
     # -- records ----------------------------------------------------------------------------
@@ -621,6 +621,7 @@ class Healer:
             ).first()
         if handled is not None:  # cheap path: no event-log read for a run already handled
             return self.incident(handled.incident_id)
+        self.link_launched_runs(instance)  # a failed recovery run proves its launch
         failure = read_run_failure(instance, run_id)
         now = self.clock()
         incident_id = "inc-" + failure.root_run_id[:13]
@@ -811,7 +812,6 @@ class Healer:
                 ascending=True,
             )
             self._link_launched_runs(runs)
-            self._replan_lost_launches(inc.incident_id, runs)
             ok = [r for r in runs if r.dagster_run.status == dg.DagsterRunStatus.SUCCESS]
             if not ok:
                 continue
@@ -864,53 +864,39 @@ class Healer:
             recovered.append(done)
         return recovered
 
-    def _replan_lost_launches(
-        self, incident_id: str, runs: list[Any], *, after: timedelta = timedelta(minutes=10)
-    ) -> None:
-        """A re-execution marked launched whose run never appeared (the sensor tick died
-        between marking and submitting) is planned again; the remedy sensor's run key keeps
-        a run that did get created from being launched twice."""
-        have = {r.dagster_run.tags.get(ACTION_TAG) for r in runs}
-        now = self.clock()
-        actions = self.actions(incident_id)
-        lost = actions[
-            (actions["action"] == REEXECUTE)
-            & (actions["status"] == "launched")
-            & (~actions["action_id"].astype(str).isin(have))
-        ]
-        for a in lost.itertuples():
-            launched_at = (a.detail or {}).get("launched_at")
-            if (a.detail or {}).get("launched_run_id"):
-                continue  # launched in-process: the run exists under its own id
-            if launched_at and now - datetime.fromisoformat(launched_at) < after:
-                continue
-            with self.store.transaction() as conn:
-                conn.execute(
-                    actions_table.update()
-                    .where(actions_table.c.action_id == int(a.action_id))
-                    .values(status="planned", due_at=now)
+    def link_launched_runs(self, instance: dg.DagsterInstance) -> int:
+        """Record as launched every planned re-execution whose run Dagster now has (found by
+        its action tag), with the run's id; return how many were linked. The remedy sensor
+        calls this first on each tick: an action is *launched* only once its run exists."""
+        with self.store.read() as conn:
+            pending = conn.execute(
+                sa.select(actions_table.c.action_id, actions_table.c.incident_id).where(
+                    actions_table.c.action == REEXECUTE, actions_table.c.status == "planned"
                 )
+            ).fetchall()
+        linked = 0
+        for action_id, incident_id in pending:
+            tags = {ACTION_TAG: str(action_id), INCIDENT_TAG: incident_id}
+            runs = instance.get_run_records(dg.RunsFilter(tags=tags), limit=1)
+            if runs:
+                self.mark_launched(int(action_id), runs[0].dagster_run.run_id)
+                linked += 1
+        return linked
 
     def _link_launched_runs(self, runs: list[Any]) -> None:
-        """Record the run id of re-executions launched by the remedy sensor (which only
-        learns it once the daemon created the run)."""
+        """Record the run id of re-executions whose run exists (launched by the remedy
+        sensor, which only learns it once the daemon created the run)."""
         for rec in runs:
             action_id = rec.dagster_run.tags.get(ACTION_TAG)
             if not action_id or not action_id.isdigit():
                 continue
-            with self.store.transaction() as conn:
+            with self.store.read() as conn:
                 row = conn.execute(
                     sa.select(actions_table).where(actions_table.c.action_id == int(action_id))
                 ).first()
-                if row is None or (row.detail or {}).get("launched_run_id"):
-                    continue
-                detail = dict(row.detail or {})
-                detail["launched_run_id"] = rec.dagster_run.run_id
-                conn.execute(
-                    actions_table.update()
-                    .where(actions_table.c.action_id == int(action_id))
-                    .values(detail=detail)
-                )
+            if row is None or (row.detail or {}).get("launched_run_id"):
+                continue
+            self.mark_launched(int(action_id), rec.dagster_run.run_id)
 
     def _close(self, incident_id: str, *, status: str | None) -> None:
         with self.store.transaction() as conn:
@@ -1016,20 +1002,17 @@ class Healer:
         Failed runs are left to :meth:`on_run_failure` (their re-executions' checks are verified
         by :meth:`check_recoveries`).
 
-        Idempotent: runs are read from ``since`` (default: the stored scan cursor less a minute;
-        a day back on the first scan) and a run already scanned adds nothing.
+        Idempotent: runs are read from ``since`` (the caller's cursor less a minute; the remedy
+        sensor keeps it in its Dagster sensor cursor; default a day back) and a run already
+        scanned adds nothing. After a scan, :attr:`scan_cursor` holds the newest run update
+        seen, for the caller to store.
 
         Returns:
             The incidents opened or recovered by this scan.
         """
-        cursor = self.settings.get(CHECK_SCAN_CURSOR)
         if since is None:
-            # The first scan of an instance looks back a day, not through all its history.
-            since = (
-                datetime.fromtimestamp(float(cursor), UTC) - timedelta(minutes=1)
-                if cursor is not None
-                else self.clock() - CHECK_SCAN_FIRST_LOOKBACK
-            )
+            # Without a cursor a scan looks back a day, not through all the instance's history.
+            since = self.clock() - CHECK_SCAN_FIRST_LOOKBACK
         records = instance.get_run_records(
             dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], updated_after=since),
             order_by="update_timestamp",
@@ -1071,7 +1054,7 @@ class Healer:
                 if inc is not None:
                     changed[inc.incident_id] = inc
         newest = _aware(max(r.update_timestamp for r in records))
-        self.settings.set(CHECK_SCAN_CURSOR, newest.timestamp(), reason="asset-check scan")
+        self.scan_cursor = newest.timestamp()
         return list(changed.values())
 
     def _on_check(

@@ -26,9 +26,16 @@ def test_the_generic_top_level_packages_are_this_repositorys() -> None:
 def test_every_job_schedule_and_sensor_resolves() -> None:
     repo = defs.get_repository_def()
     jobs = repo.get_all_jobs()
-    assert "market_research_job" in {j.name for j in jobs}
+    assert {"market_research_job", "canary_job", "operations_job"} <= {j.name for j in jobs}
+    graph = defs.resolve_asset_graph()
     for job in jobs:
-        assert job.execute_in_process is not None
+        if job.name.startswith("__"):
+            continue  # Dagster's implicit asset job
+        # Each domain's job selects exactly its own group's assets, and they resolve to steps.
+        keys = job.asset_layer.executable_asset_keys
+        assert keys, f"{job.name} selects no asset"
+        assert {graph.get(k).group_name for k in keys} == {job.tags["domain"]}, job.name
+        assert job.graph.node_defs, job.name
     for schedule in repo.schedule_defs:
         assert schedule.job_name in {j.name for j in jobs}
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -51,6 +58,55 @@ def test_the_market_research_lineage() -> None:
     assert groups == {"market_research", "operations", "canary"}
     for k in graph.get_all_asset_keys():
         assert graph.get(k).description, f"{k} has no docstring"
+
+
+def test_the_code_location_is_the_merge_of_the_domains_definitions() -> None:
+    # definitions.py only assembles: every asset, job, schedule and sensor comes from a
+    # domain's own Definitions.
+    from orchestration_project.definitions import DOMAINS
+
+    def names(d: dg.Definitions, attr: str) -> set[str]:
+        return {x.name for x in (getattr(d, attr) or [])}
+
+    for attr in ("jobs", "schedules", "sensors"):
+        assert set().union(*(names(d, attr) for d in DOMAINS)) == names(defs, attr), attr
+    domain_keys = set()
+    for d in DOMAINS:
+        domain_keys |= {k for a in (d.assets or []) for k in a.keys}
+    assert domain_keys == set(defs.resolve_asset_graph().get_all_asset_keys())
+
+
+def test_every_warehouse_writer_is_in_the_warehouse_pool() -> None:
+    # Regression: the README promised that every writer of the DuckDB file uses the
+    # `warehouse` pool (one slot in dagster.yaml) while eight assets did not.
+    from resources.warehouse import WAREHOUSE_POOL, WarehouseIOManager
+
+    writers = []
+    for ad in defs.resolve_asset_graph().assets_defs:
+        io_keys = {ad.get_io_manager_key_for_asset_key(k) for k in ad.keys}
+        stores = any(isinstance(defs.resources.get(k), WarehouseIOManager) for k in io_keys)
+        if stores or "warehouse" in ad.required_resource_keys:
+            writers.append(ad)
+            assert ad.op.pool == WAREHOUSE_POOL, (
+                f"{ad.key.to_user_string()} writes outside the pool"
+            )
+    assert len(writers) >= 16
+    limits = (ROOT / "dagster.yaml").read_text()
+    assert "default_limit: 1" in limits
+
+
+def test_every_asset_says_what_it_uses() -> None:
+    for ad in defs.resolve_asset_graph().assets_defs:
+        for spec in ad.specs:
+            name = spec.key.to_user_string()
+            assert spec.kinds, f"{name} has no kinds"
+            if "browser" in ad.required_resource_keys:
+                assert "playwright" in spec.kinds, name
+            if (
+                "warehouse" in ad.required_resource_keys
+                or "io_manager" in ad.required_resource_keys
+            ):
+                assert "duckdb" in spec.kinds, name
 
 
 def test_every_resource_has_a_description() -> None:

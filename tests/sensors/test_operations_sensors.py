@@ -103,9 +103,16 @@ def failure_context(instance: dg.DagsterInstance, run_id: str, resources: dict):
 
 
 def tick(instance: dg.DagsterInstance, resources: dict) -> list[dg.RunRequest]:
-    ctx = dg.build_sensor_context(instance=instance, resources=resources)
+    ctx = dg.build_sensor_context(
+        instance=instance, resources=resources, cursor=CURSORS.get(id(instance))
+    )
     out = remedy_sensor(ctx)
-    return list(out) if out is not None else []
+    assert isinstance(out, dg.SensorResult)
+    CURSORS[id(instance)] = out.cursor
+    return list(out.run_requests or [])
+
+
+CURSORS: dict[int, str | None] = {}
 
 
 def test_incident_sensor_opens_an_incident_for_a_real_failed_run(instance, resources) -> None:
@@ -173,16 +180,29 @@ def test_remedy_sensor_requests_the_unfinished_assets_and_closes_the_incident_on
     assert req.tags[ACTION_TAG] == str(due["action_id"])
     assert req.tags[ROOT_TAG] == failed.run_id
     assert req.tags["orchestration/parent_run_id"] == failed.run_id
-    assert healer.due_reexecutions() == []  # marked launched: the next tick does not repeat it
+    # Dagster's own run-group tags: the recovery shows beside the failed run in the UI.
+    assert req.tags["dagster/parent_run_id"] == failed.run_id
+    assert req.tags["dagster/root_run_id"] == failed.run_id
+    # Regression: the action used to be marked launched before Dagster had the run, so a tick
+    # that died in between lost the launch. Until the run exists it stays planned and every
+    # tick requests it again under the same run key (which Dagster launches at most once).
     acts = healer.actions(inc.incident_id)
-    assert acts[acts["action"] == REEXECUTE].iloc[0]["status"] == "launched"
-    assert tick(instance, resources) == []
+    assert acts[acts["action"] == REEXECUTE].iloc[0]["status"] == "planned"
+    [again] = tick(instance, resources)
+    assert again.run_key == req.run_key
     assert healer.incident(inc.incident_id).status == "remediating"  # no successful run yet
 
-    # What the daemon would launch for that request.
+    # What the daemon launches for that request.
     recovery = execute(instance, "connect", tags=req.tags, asset_selection=req.asset_selection)
     assert recovery.success
+    group_root, group = instance.get_run_group(failed.run_id)
+    assert group_root == failed.run_id
+    assert recovery.run_id in {r.run_id for r in group}
     assert tick(instance, resources) == []
+    acts = healer.actions(inc.incident_id)
+    launched = acts[acts["action"] == REEXECUTE].iloc[0]
+    assert launched["status"] == "launched"
+    assert launched["detail"]["launched_run_id"] == recovery.run_id
 
     done = healer.incident(inc.incident_id)
     assert (done.status, done.consistency) == ("recovered", "passed")
@@ -208,8 +228,11 @@ def test_a_failed_sensor_launched_recovery_joins_its_roots_incident(instance, re
         asset_selection=req.asset_selection,
     )
     assert not recovery.success
-    # A new run (not a Dagster re-execution): only its tag names the root.
-    assert recovery.dagster_run.root_run_id is None
+    # Dagster 1.13 creates a sensor's runs with root_run_id=None (dagster/_daemon/sensor.py),
+    # so the recovery is a new run; its run-group tags file it under the failed run's group.
+    assert recovery.dagster_run.get_root_run_id() == failed.run_id
+    assert recovery.dagster_run.get_parent_run_id() == failed.run_id
+    assert recovery.run_id in {r.run_id for r in instance.get_run_group(failed.run_id)[1]}
     incident_sensor(failure_context(instance, recovery.run_id, resources))
 
     healer = Healer(store)

@@ -626,23 +626,23 @@ def test_breakers_are_shared_through_the_store_and_tuned_by_settings(store) -> N
     assert tuned.allow("source:tuned", now=at(0.2))
 
 
-def test_a_launch_whose_run_never_appeared_is_planned_again(instance, store) -> None:
-    # Regression: the remedy sensor marks an action launched before the daemon creates the
-    # run; if the tick dies in between, the incident must not stay "remediating" for ever.
+def test_a_reexecution_counts_as_launched_only_once_dagster_has_its_run(instance, store) -> None:
+    # Regression: the remedy sensor used to mark an action launched before the daemon created
+    # the run; a tick that died in between left the incident "remediating" for ever.
     run_id = failed_run(instance, "connect")
     clock = Clock()
     healer = Healer(store, clock=clock)
     inc = healer.on_run_failure(instance, run_id)
     action_id = int(planned(healer, inc.incident_id).iloc[0]["action_id"])
     clock.advance(60)
-    healer.mark_launched(action_id, None)  # what the remedy sensor does before yielding
-    healer.check_recoveries(instance)
-    assert planned(healer, inc.incident_id).iloc[0]["status"] == "launched"  # not yet
-    clock.advance(11 * 60)
-    healer.check_recoveries(instance)
-    row = planned(healer, inc.incident_id).iloc[0]
-    assert row["status"] == "planned"
+    assert healer.link_launched_runs(instance) == 0  # no run yet: still planned and due
     assert [d["action_id"] for d in healer.due_reexecutions()] == [action_id]
+    tags = {ACTION_TAG: str(action_id), INCIDENT_TAG: inc.incident_id}
+    recovery = execute(instance, run_config("connect"), tags=tags).run_id
+    assert healer.link_launched_runs(instance) == 1
+    row = planned(healer, inc.incident_id).iloc[0]
+    assert row["status"] == "launched" and row["detail"]["launched_run_id"] == recovery
+    assert healer.due_reexecutions() == []
 
 
 # ---------------------------------------------------------------------------------------------
