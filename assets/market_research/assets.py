@@ -11,10 +11,7 @@ flowing downstream.
 
 import hashlib
 import json
-import re
 import time
-from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -22,11 +19,9 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import Field
 
-from orchestration_project.agents.coordination.conflicts import Claim, ConflictResolver
-from orchestration_project.agents.coordination.context import VersionConflict
 from orchestration_project.agents.planning import plan_market_research
 from orchestration_project.agents.routing import RuleRouter
-from orchestration_project.agents.runtime import ActionRecorder, Agent
+from orchestration_project.agents.runtime import ActionRecorder
 from orchestration_project.common.quality import expectation as expect
 from orchestration_project.common.quality import validate
 from orchestration_project.operations.healing import OpsSettings
@@ -37,8 +32,19 @@ from orchestration_project.research.crawler import (
     fetch_attempts,
     run_crawl,
 )
-from orchestration_project.research.extraction import extract_page
+from orchestration_project.research.fact_rows import extract_facts, publish_facts
+from orchestration_project.research.matrix import (
+    build_competitor_matrix,
+    duplicate_products,
+    site_brands,
+)
+from orchestration_project.research.quarantine import KNOWN_CURRENCIES, quarantine_facts
 from orchestration_project.research.reporting import write_market_report
+from orchestration_project.research.resolution import (
+    conflicting_decisions,
+    price_check_frame,
+    resolve_facts,
+)
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
 from resources.faults import FaultInjection
@@ -48,8 +54,6 @@ from resources.sources import MarketSources
 from resources.warehouse import WAREHOUSE_POOL, Warehouse
 
 GROUP = "market_research"
-REVIEW_TEXT = "review_sentiment_text"  # the extraction layer's attribute for a review body
-KNOWN_CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN"]
 # Check names are module constants (they appear in the UI and in tests).
 SOURCES_NOT_EMPTY = "sources_not_empty"
 PAGES_REACHED_EVERY_SITE = "pages_reached_every_site"
@@ -311,52 +315,6 @@ def page_snapshots(
 
 
 # ---------------------------------------------------------------------------------------------
-def _fact_id(crawl_id: str, *parts: Any) -> str:
-    return hashlib.sha256("\x00".join([crawl_id, *map(str, parts)]).encode()).hexdigest()[:24]
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", name.lower())).strip()
-
-
-FACT_COLUMNS = [
-    "fact_id",
-    "crawl_id",
-    "site",
-    "kind",
-    "subject",
-    "attribute",
-    "value",
-    "value_num",
-    "currency",
-    "unit",
-    "source_url",
-    "page_kind",
-    "confidence",
-    "method",
-    "evidence",
-    "published",
-    "extra",
-]
-
-
-def _quarantine_reason(f: dict[str, Any]) -> str | None:
-    if not f["source_url"]:
-        return "no source URL"
-    if not f["subject"] or not str(f["subject"]).strip():
-        return "no subject"
-    if not 0.0 <= float(f["confidence"]) <= 1.0:
-        return f"confidence {f['confidence']} outside [0, 1]"
-    if f["attribute"] == "price":
-        if f["value_num"] is None or not f["value_num"] > 0:
-            return f"price {f['value']!r} is not positive"
-        if f["currency"] not in KNOWN_CURRENCIES:
-            return f"unknown currency {f['currency']!r}"
-    if f["attribute"] == "rating" and not 0 <= float(f["value_num"] or -1) <= 5:
-        return f"rating {f['value']!r} outside 0..5"
-    return None
-
-
 @dg.asset(
     group_name=GROUP,
     kinds={"python"},
@@ -382,76 +340,19 @@ def extracted_facts(
     """
     faults.inject(context, "extracted_facts")  # no-op unless fault injection is configured
     recorder = ActionRecorder(context.run_id, context.log.info)
-    bus = coordination.bus()
     crawl_id = str(page_snapshots["crawl_id"].iloc[0]) if len(page_snapshots) else ""
-    raw: list[dict[str, Any]] = []
-    for site, pages in page_snapshots.groupby("site", sort=True):
-        agent = Agent(
-            name=f"extractor@{site.split('//')[-1]}",
-            role="extractor",
-            goal=f"Extract market facts from {site}",
-            recorder=recorder,
-        )
-        with agent.step("extract_site"):
-            first = {r.url: extract_page(r.html, r.url) for r in pages.itertuples()}
-            known = sorted(
-                {
-                    f.subject
-                    for p in first.values()
-                    for f in p.facts
-                    if f.kind == "product" and f.method != "text"
-                }
-            )
-            for r in pages.itertuples():
-                page = extract_page(r.html, r.url, known_products=known) if known else first[r.url]
-                for f in page.facts:
-                    raw.append(_fact_row(crawl_id, site, r, page, f))
-        # Sentiment of each review, scored by the language engine (text is data, not orders).
-        for row in raw:
-            if row["site"] == site and row["attribute"] == REVIEW_TEXT:
-                res = language.sentiment(str(row["value"]))
-                row["extra"]["sentiment"] = res.value
-                agent.record(
-                    "tool_call",
-                    "language.sentiment",
-                    inputs=str(row["value"])[:120],
-                    output=res.value,
-                    duration_s=res.latency_s,
-                    cost_usd=res.cost_usd,
-                    route=res.model,
-                )
-    accepted, quarantined = [], []
-    for row in raw:
-        reason = _quarantine_reason(row)
-        (quarantined if reason else accepted).append({**row, "reason": reason})
-    df = pd.DataFrame(accepted, columns=[*FACT_COLUMNS, "reason"]).drop(columns=["reason"])
-    df = df.drop_duplicates("fact_id").reset_index(drop=True)
-    df["extra"] = df["extra"].map(lambda e: json.dumps(e, default=str))
-    qdf = pd.DataFrame(quarantined, columns=[*FACT_COLUMNS, "reason"])
-    qdf["extra"] = qdf["extra"].map(lambda e: json.dumps(e, default=str))
-    warehouse.write_table("fact_quarantine", qdf, schema=GROUP)
-    bus.publish_many(
-        [
-            {
-                "topic": f"facts.{crawl_id}",
-                "key": r["site"],
-                "payload": r,
-                "message_id": r["fact_id"],
-            }
-            for r in df.to_dict("records")
-        ]
-    )
-    pub = Agent(name="extractor", role="extractor", goal="publish facts", recorder=recorder)
-    pub.record_message(f"facts.{crawl_id}", "*", {"facts": len(df)}, count=len(df))
+    raw = extract_facts(page_snapshots, crawl_id=crawl_id, language=language, recorder=recorder)
+    outcome = quarantine_facts(raw)
+    df = outcome.accepted
+    warehouse.write_table("fact_quarantine", outcome.quarantined, schema=GROUP)
+    publish_facts(coordination.bus(), crawl_id, df, recorder=recorder)
     _persist_actions(warehouse, recorder)
     meta = dict(
         {
-            "records_in": len(raw),
-            "records_accepted": len(accepted),
-            "records_quarantined": len(quarantined),
-            "quarantine_reasons": dg.MetadataValue.json(
-                qdf["reason"].value_counts().to_dict() if len(qdf) else {}
-            ),
+            "records_in": outcome.records_in,
+            "records_accepted": outcome.records_accepted,
+            "records_quarantined": outcome.records_quarantined,
+            "quarantine_reasons": dg.MetadataValue.json(outcome.reason_counts()),
             "facts_by_attribute": dg.MetadataValue.json(df["attribute"].value_counts().to_dict()),
             "facts_by_method": dg.MetadataValue.json(df["method"].value_counts().to_dict()),
             "preview": _preview(
@@ -474,78 +375,7 @@ def extracted_facts(
     )
 
 
-def _fact_row(crawl_id: str, site: str, r: Any, page: Any, f: Any) -> dict[str, Any]:
-    value_num = float(f.value) if isinstance(f.value, int | float) else None
-    return {
-        "fact_id": _fact_id(
-            crawl_id, f.source_url, f.kind, f.subject, f.attribute, f.value, f.currency
-        ),
-        "crawl_id": crawl_id,
-        "site": site,
-        "kind": f.kind,
-        "subject": f.subject,
-        "attribute": f.attribute,
-        "value": str(f.value),
-        "value_num": value_num,
-        "currency": f.currency,
-        "unit": f.unit,
-        "source_url": f.source_url,
-        "page_kind": page.page_kind,
-        "confidence": float(f.confidence),
-        "method": f.method,
-        "evidence": f.evidence[:200],
-        "published": page.published.isoformat() if page.published else None,
-        "extra": dict(f.extra or {}),
-    }
-
-
 # ---------------------------------------------------------------------------------------------
-SOURCE_KIND_BY_PAGE = {
-    "product": "product_page",
-    "pricing": "pricing_page",
-    "listing": "listing",
-    "blog": "blog",
-    "reviews": "review",
-    "features": "product_page",
-    "home": "listing",
-}
-
-
-def _claims_for(group: pd.DataFrame) -> list[Claim]:
-    claims = []
-    for f in group.itertuples():
-        published = None
-        if isinstance(f.published, str) and f.published:
-            try:
-                published = datetime.fromisoformat(f.published)
-                if published.tzinfo is None:
-                    published = published.replace(tzinfo=UTC)
-            except ValueError:
-                published = None
-        kind = (
-            "structured"
-            if f.method in ("jsonld", "microdata", "rdfa")
-            else SOURCE_KIND_BY_PAGE.get(f.page_kind or "", "unknown")
-        )
-        if f.method == "text":
-            kind = "blog" if f.page_kind == "blog" else "unknown"
-        value: Any = (
-            (round(float(f.value_num), 2), f.currency) if f.attribute == "price" else f.value
-        )
-        claims.append(
-            Claim(
-                value=value,
-                source=f.source_url,
-                source_kind=kind,
-                agent="extractor",
-                role="extractor",
-                observed_at=published,
-                confidence=float(f.confidence),
-            )
-        )
-    return claims
-
-
 @dg.asset(
     group_name=GROUP,
     kinds={"python"},
@@ -568,69 +398,9 @@ def resolved_facts(
     """
     faults.inject(context, "resolved_facts")  # no-op unless fault injection is configured
     recorder = ActionRecorder(context.run_id, context.log.info)
-    agent = Agent(
-        name="resolver", role="resolver", goal="Reconcile conflicting facts", recorder=recorder
-    )
-    shared = coordination.context()
-    resolver = ConflictResolver(strategy="reliability_recency", escalation_threshold=0.6)
-    crawl_id = str(extracted_facts["crawl_id"].iloc[0]) if len(extracted_facts) else ""
-    facts = extracted_facts.copy()
-    facts["subject_key"] = facts["subject"].map(_norm)
-    # A product is something a page offers for a price in structured data or the DOM; a name
-    # seen only in prose is a claim about a product, never a product of its own.
-    offered = set(
-        facts.loc[
-            (facts["attribute"] == "price") & (facts["method"] != "text"), ["site", "subject_key"]
-        ].itertuples(index=False, name=None)
-    )
-    rows = []
-    for (site, subject_key, attribute), group in facts.groupby(
-        ["site", "subject_key", "attribute"], sort=True
-    ):
-        if (site, subject_key) not in offered:
-            continue
-        if attribute in ("feature", REVIEW_TEXT):
-            continue  # set-valued: aggregated in the matrix, not a conflict
-        claims = _claims_for(group)
-        # Star displays round ratings to whole or half stars: within half a star, a rating
-        # shown as stars restates the exact one rather than contradicting it.
-        decision = resolver.resolve(claims, tolerance=0.5 if attribute == "rating" else None)
-        subject = group.sort_values("confidence", ascending=False)["subject"].iloc[0]
-        value = decision.value
-        currency = None
-        if attribute == "price":
-            value, currency = decision.value
-        unit = group["unit"].dropna().iloc[0] if group["unit"].notna().any() else None
-        key = f"{site}|{subject_key}|{attribute}"
-        _write_context(shared, f"market.{crawl_id}", key, value, currency, decision)
-        agent.record_decision(
-            f"resolve {attribute} of {subject}",
-            value,
-            inputs={"claims": len(claims), "strategy": decision.strategy},
-            rationale=decision.rationale,
-        )
-        rows.append(
-            {
-                "crawl_id": crawl_id,
-                "site": site,
-                "subject": subject,
-                "attribute": attribute,
-                "value": str(value),
-                "value_num": float(value) if attribute in ("price", "rating") else None,
-                "currency": currency,
-                "unit": unit,
-                "confidence": float(decision.confidence),
-                "strategy": decision.strategy,
-                "rationale": decision.rationale,
-                "escalated": bool(decision.escalated),
-                "n_claims": len(claims),
-                "n_values": len({json.dumps(c.value, default=str) for c in claims}),
-                "sources": json.dumps(sorted({c.source for c in claims})),
-            }
-        )
-    df = pd.DataFrame(rows)
+    df = resolve_facts(extracted_facts, shared=coordination.context(), recorder=recorder)
     _persist_actions(warehouse, recorder)
-    conflicts = df[df["n_values"] > 1] if len(df) else df
+    conflicts = conflicting_decisions(df)
     meta = dict(
         {
             "facts_resolved": len(df),
@@ -643,14 +413,8 @@ def resolved_facts(
         }
     )
     yield dg.Output(df, metadata=meta)
-    prices = (
-        df[df["attribute"] == "price"]
-        if len(df)
-        else pd.DataFrame(columns=["value_num", "currency", "site", "subject"])
-    )
-    prices = prices.assign(product_key=prices["site"] + "|" + prices["subject"].map(_norm))
     yield validate(
-        prices,
+        price_check_frame(df),
         [
             expect(
                 "ExpectColumnValuesToBeBetween", column="value_num", min_value=0, strict_min=True
@@ -661,36 +425,6 @@ def resolved_facts(
         ],
         check_name=RESOLVED_PRICES_VALID,
     )
-
-
-def _write_context(
-    shared: Any, namespace: str, key: str, value: Any, currency: Any, decision: Any
-) -> None:
-    """Compare-and-set the decision into the shared context (a no-op if it is unchanged)."""
-    payload = {
-        "value": value,
-        "currency": currency,
-        "strategy": decision.strategy,
-        "rationale": decision.rationale,
-    }
-    for _ in range(10):
-        current = shared.get(namespace, key)
-        if current is not None and current.value == payload:
-            return
-        try:
-            shared.put(
-                namespace,
-                key,
-                payload,
-                expected_version=current.version if current else None,
-                source="resolver",
-                agent="resolver",
-                confidence=float(decision.confidence),
-            )
-            return
-        except VersionConflict:
-            continue
-    raise RuntimeError(f"could not write {key} to the shared context after 10 attempts")
 
 
 @dg.asset(group_name=GROUP, kinds={"python"})
@@ -718,48 +452,13 @@ def competitor_matrix(
 ) -> pd.DataFrame:
     """One row per competitor product: price, currency, rating, review sentiment and features."""
     faults.inject(context, "competitor_matrix")  # no-op unless fault injection is configured
-    brands = _brands(page_snapshots)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in resolved_facts.itertuples():
-        key = (r.site, _norm(r.subject))
-        row = rows.setdefault(
-            key, {"site": r.site, "brand": brands.get(r.site, r.site), "product": r.subject}
-        )
-        if r.attribute == "price":
-            row.update(
-                price=r.value_num, currency=r.currency, unit=r.unit, price_confidence=r.confidence
-            )
-        elif r.attribute == "rating":
-            row["rating"] = r.value_num
-    features: dict[tuple[str, str], set[str]] = defaultdict(set)
-    sentiments: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for f in extracted_facts.itertuples():
-        key = (f.site, _norm(f.subject))
-        if key not in rows:
-            continue
-        if f.attribute == "feature":
-            features[key].add(str(f.value).strip().lower())
-        elif f.attribute == REVIEW_TEXT:
-            s = json.loads(f.extra or "{}").get("sentiment")
-            if s is not None:
-                sentiments[key].append(float(s))
-    all_features = sorted({x for s in features.values() for x in s})
-    for key, row in rows.items():
-        row["n_features"] = len(features[key])
-        row["reviews"] = len(sentiments[key])
-        row["sentiment"] = sum(sentiments[key]) / len(sentiments[key]) if sentiments[key] else None
-        for feat in all_features:
-            row[f"feature:{feat}"] = feat in features[key]
-    df = pd.DataFrame(list(rows.values()))
-    for col in ("price", "currency", "unit", "rating", "price_confidence"):
-        if col not in df.columns:
-            df[col] = None
-    df = df.sort_values(["brand", "product"]).reset_index(drop=True)
+    matrix = build_competitor_matrix(resolved_facts, extracted_facts, site_brands(page_snapshots))
+    df = matrix.frame
     meta = dict(
         {
             "products": len(df),
             "competitors": int(df["site"].nunique()) if len(df) else 0,
-            "features_tracked": len(all_features),
+            "features_tracked": len(matrix.features),
             "preview": _preview(
                 df,
                 ["brand", "product", "price", "currency", "rating", "sentiment", "n_features"],
@@ -768,29 +467,12 @@ def competitor_matrix(
         }
     )
     yield dg.Output(df, metadata=meta)
-    dup = int(df.duplicated(["site", "product"]).sum()) if len(df) else 0
+    dup = duplicate_products(df)
     yield dg.AssetCheckResult(
         check_name=MATRIX_NO_DUPLICATE_PRODUCTS,
         passed=dup == 0 and len(df) > 0,
         metadata={"duplicates": dup, "products": len(df)},
     )
-
-
-def _brands(snapshots: pd.DataFrame) -> dict[str, str]:
-    """A display name per site: the title segment shared by most of its pages' titles (sites
-    put their name in every title: "Pricing | Acme", "Acme – Blog")."""
-    out = {}
-    for site, pages in snapshots.groupby("site"):
-        counts: dict[str, int] = defaultdict(int)
-        for title in pages["title"].dropna():
-            for part in {
-                p.strip() for p in re.split(r"\s*(?:\|+|::|–|—|·|»|:|\s-\s)\s*", str(title))
-            }:
-                if 1 < len(part) <= 40:
-                    counts[part] += 1
-        best = max(counts.items(), key=lambda kv: (kv[1], -len(kv[0])), default=None)
-        out[site] = best[0] if best and best[1] >= 2 else site.split("//")[-1]
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
