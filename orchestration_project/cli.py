@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from orchestration_project.common.net import port_open
 from resources.environment import PROJECT_ROOT, data_dir
 
 
@@ -28,14 +29,6 @@ def prepare_dagster_home() -> Path:
         cfg.symlink_to(PROJECT_ROOT / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
-
-
-def _port_free(host: str, port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) != 0
 
 
 def _print(msg: str) -> None:
@@ -91,7 +84,7 @@ def run_demo(args: argparse.Namespace) -> int:
     home = prepare_dagster_home()
     base_port = int(os.environ.get("DEMO_WORLD_BASE_PORT", "8701"))
     world = None
-    if _port_free("127.0.0.1", base_port):
+    if not port_open("127.0.0.1", base_port):  # nothing serves there yet
         from orchestration_project.demo_world import start_demo_world
 
         world = start_demo_world("127.0.0.1", base_port)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -31,6 +30,8 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential_jitter,
 )
+
+from orchestration_project.common.time import aware, utcnow
 
 __all__ = [
     "RetryPolicy",
@@ -90,9 +91,7 @@ def retry_after_seconds(headers: httpx.Headers, *, seconds_only: bool = False) -
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (aware(when) - utcnow()).total_seconds())
 
 
 @dataclass(frozen=True)

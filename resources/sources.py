@@ -6,12 +6,13 @@ not already running, e.g. by ``make world``). Production: a configured list of r
 
 from __future__ import annotations
 
-import socket
 from abc import ABC, abstractmethod
 from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+
+from orchestration_project.common.net import port_open
 
 DEFAULT_TOPIC = "smart thermostats and home climate devices"
 
@@ -43,12 +44,6 @@ class ConfiguredSources(MarketSources):
         return list(self.seeds)
 
 
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) == 0
-
-
 class DemoWorldSources(MarketSources):
     """The bundled demo world: five competitor sites on 127.0.0.1 ports base_port..base_port+4.
 
@@ -73,7 +68,7 @@ class DemoWorldSources(MarketSources):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Start the demo world if it is not running and we may."""
-        if self.start_if_missing and not _port_open(self.host, self.base_port):
+        if self.start_if_missing and not port_open(self.host, self.base_port):
             from orchestration_project.demo_world import start_demo_world
 
             self._world = start_demo_world(

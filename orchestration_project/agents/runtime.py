@@ -1,11 +1,12 @@
-"""The agent runtime: agents are roles with typed tools and a policy; every action is recorded.
+"""The agent runtime: agents are roles with typed tools; every action is recorded.
 
 An ``Agent`` runs inside a Dagster op (the body of an asset or of an op in a graph-backed
-asset). It calls ``Tool`` objects through ``Agent.use`` and states its choices through
-``Agent.decide``; the ``ActionRecorder`` keeps each action — tool call, message or decision —
-with its inputs, output summary, duration, cost and outcome. The recorder writes the actions to
-the run's log as they happen and summarises them as asset metadata; the asset stores the full
-list in the warehouse (``agent_actions``), where the operations group and the router read them.
+asset). It calls ``Tool`` objects through ``Agent.use`` and records its choices through
+``Agent.record_decision``; the ``ActionRecorder`` keeps each action — tool call, message or
+decision — with its inputs, output summary, duration, cost and outcome. The recorder writes the
+actions to the run's log as they happen and summarises them as asset metadata; the asset stores
+the full list in the warehouse (``agent_actions``), where the operations group and the router
+read them.
 
 Tools describe their arguments with a JSON schema (``input_schema``), the same shape that MCP
 tools declare, so an MCP server's tools can be wrapped as ``Tool`` objects without changing
@@ -188,38 +189,14 @@ class FunctionTool(Tool):
         return out if isinstance(out, ToolResult) else ToolResult(value=out)
 
 
-class Policy(ABC):
-    """How an agent chooses among options. Deterministic offline policies are the default;
-    an LLM-backed policy can replace one without changing the agent."""
-
-    name: str = "policy"
-
-    @abstractmethod
-    def choose(self, question: str, options: list[Any], features: dict[str, Any]) -> Any:
-        """Pick one of ``options`` for ``question`` given ``features``."""
-
-
-class FirstOptionPolicy(Policy):
-    """Takes the first option: for agents whose options arrive already ranked."""
-
-    name = "first-option"
-
-    def choose(self, question: str, options: list[Any], features: dict[str, Any]) -> Any:
-        """Return the first option."""
-        if not options:
-            raise ValueError(f"no options to choose from for {question!r}")
-        return options[0]
-
-
 @dataclass
 class Agent:
-    """A role with a goal, tools and a policy; every action it takes is recorded."""
+    """A role with a goal and tools; every action it takes is recorded."""
 
     name: str
     role: str
     goal: str
     tools: dict[str, Tool] = field(default_factory=dict)
-    policy: Policy = field(default_factory=FirstOptionPolicy)
     recorder: ActionRecorder = field(default_factory=ActionRecorder)
 
     def record(
@@ -294,30 +271,6 @@ class Agent:
             task_id=task_id,
         )
         return result
-
-    def decide(
-        self,
-        question: str,
-        options: list[Any],
-        features: dict[str, Any] | None = None,
-        *,
-        rationale: str = "",
-        task_id: str | None = None,
-    ) -> Any:
-        """Let the policy choose and record the decision with its rationale."""
-        t0 = time.perf_counter()
-        started = datetime.now(UTC)
-        choice = self.policy.choose(question, options, features or {})
-        self.record_decision(
-            question,
-            choice,
-            inputs={"options": options, "features": features or {}, "policy": self.policy.name},
-            rationale=rationale,
-            duration_s=time.perf_counter() - t0,
-            started_at=started,
-            task_id=task_id,
-        )
-        return choice
 
     def record_decision(
         self,

@@ -20,10 +20,11 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+
+from orchestration_project.common.time import utcnow
 
 HTTP_5XX = "http_5xx"
 SLOW_PAGE = "slow_page"
@@ -161,4 +162,4 @@ def lock_warehouse(path: str, *, hold_s: float) -> subprocess.Popen[bytes]:
 
 def now_iso() -> str:
     """The current UTC time in ISO format."""
-    return datetime.now(UTC).isoformat()
+    return utcnow().isoformat()

@@ -20,7 +20,7 @@ import urllib.robotparser
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from orchestration_project.agents.coordination.store import CoordinationStore
 from orchestration_project.agents.planning import Task, TaskGraph, site_of
 from orchestration_project.agents.routing import ROUTE_BROWSER, ROUTE_HTTP, FetchAttempt, RuleRouter
 from orchestration_project.agents.runtime import Agent, ToolResult
+from orchestration_project.common.time import utcnow
 from orchestration_project.research.extraction import (
     extract_page,
     needs_javascript,
@@ -212,7 +213,7 @@ class SiteCrawler:
         self, entries: list[dict[str, Any]]
     ) -> tuple[dict[str, Any], list[FetchAttempt]]:
         """Routed fetch of a batch: returns url -> final FetchResult, and every attempt."""
-        now = lambda: datetime.now(UTC)  # noqa: E731
+        now = utcnow
         by_route: dict[str, list[str]] = {ROUTE_HTTP: [], ROUTE_BROWSER: []}
         reasons: dict[str, str] = {}
         for e in entries:
@@ -284,7 +285,7 @@ class SiteCrawler:
 
     def _visit(self, messages: list[Message], result: CrawlResult) -> tuple[list, list, list]:
         """Fetch and parse one batch (outside any transaction); return what to store."""
-        now = datetime.now(UTC)
+        now = utcnow()
         entries = [m.payload for m in messages]
         rows: list[dict[str, Any]] = []
         fetchable: list[dict[str, Any]] = []
@@ -301,29 +302,19 @@ class SiteCrawler:
         new_links: list[dict[str, Any]] = []
         for e in fetchable:
             r, rendered = fetched[e["url"]]
-            row = {
-                "crawl_id": self.config.crawl_id,
-                "url": e["url"],
-                "site": self.config.site,
-                "depth": e["depth"],
-                "parent_url": e["parent_url"],
-                "anchor": e["anchor"],
-                "relevance": e["relevance"],
-                "outcome": r.outcome,
-                "route": r.route,
-                "status": r.status,
-                "size_bytes": r.size_bytes,
-                "latency_s": r.elapsed_s,
-                "error": r.error,
-                "final_url": r.final_url,
-                "page_kind": None,
-                "title": None,
-                "needs_javascript": rendered,
-                "links_found": 0,
-                "links_refused": 0,
-                "html": r.html if r.ok else None,
-                "fetched_at": now,
-            }
+            row = self._page_row(
+                e,
+                now,
+                r.outcome,
+                route=r.route,
+                status=r.status,
+                size_bytes=r.size_bytes,
+                latency_s=r.elapsed_s,
+                error=r.error,
+                final_url=r.final_url,
+                needs_javascript=rendered,
+                html=r.html if r.ok else None,
+            )
             result.routes[r.route] = result.routes.get(r.route, 0) + 1
             result.outcomes[r.outcome] = result.outcomes.get(r.outcome, 0) + 1
             if r.ok and r.html:
@@ -378,10 +369,12 @@ class SiteCrawler:
             )
         return found, refused
 
-    def _refused_row(
-        self, e: dict[str, Any], outcome: str, why: str, now: datetime
+    def _page_row(
+        self, e: dict[str, Any], now: datetime, outcome: str, **fields: Any
     ) -> dict[str, Any]:
-        return {
+        """A ``crawl_pages`` row for frontier entry ``e``: ``fields`` over the defaults of a
+        page that was not fetched (the keys keep the table's column order)."""
+        row = {
             "crawl_id": self.config.crawl_id,
             "url": e["url"],
             "site": self.config.site,
@@ -389,12 +382,12 @@ class SiteCrawler:
             "parent_url": e["parent_url"],
             "anchor": e["anchor"],
             "relevance": e["relevance"],
-            "outcome": outcome if outcome != "blocked" else "refused",
+            "outcome": outcome,
             "route": None,
             "status": None,
             "size_bytes": 0,
             "latency_s": 0.0,
-            "error": why,
+            "error": None,
             "final_url": None,
             "page_kind": None,
             "title": None,
@@ -404,6 +397,16 @@ class SiteCrawler:
             "html": None,
             "fetched_at": now,
         }
+        unknown = fields.keys() - row.keys()
+        if unknown:
+            raise KeyError(f"not columns of the pages table: {sorted(unknown)}")
+        row.update(fields)
+        return row
+
+    def _refused_row(
+        self, e: dict[str, Any], outcome: str, why: str, now: datetime
+    ) -> dict[str, Any]:
+        return self._page_row(e, now, outcome if outcome != "blocked" else "refused", error=why)
 
     def _store(
         self,

@@ -11,7 +11,7 @@ agent.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -23,6 +23,7 @@ from orchestration_project.agents.coordination.conflicts import (
 )
 from orchestration_project.agents.coordination.context import SharedContext, VersionConflict
 from orchestration_project.agents.runtime import ActionRecorder, Agent
+from orchestration_project.common.time import aware
 from orchestration_project.research.fact_rows import REVIEW_TEXT, subject_key
 
 __all__ = [
@@ -67,9 +68,7 @@ def _published(value: Any) -> datetime | None:
         published = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if published.tzinfo is None:
-        published = published.replace(tzinfo=UTC)
-    return published
+    return aware(published)
 
 
 def claims_for(group: pd.DataFrame) -> list[Claim]:

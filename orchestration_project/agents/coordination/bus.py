@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +31,7 @@ from orchestration_project.agents.coordination.store import (
     processed,
 )
 from orchestration_project.agents.coordination.store import messages as messages_table
+from orchestration_project.common.time import aware, utcnow
 
 # pg_advisory_xact_lock key serialising publishers on PostgreSQL ("bus!" in ASCII).
 _PUBLISH_LOCK_KEY = 0x62757321
@@ -60,9 +61,7 @@ class Message:
 
 
 def _row_to_message(r: Any) -> Message:
-    created = r.created_at
-    if created is not None and created.tzinfo is None:  # SQLite: naive, written as UTC
-        created = created.replace(tzinfo=UTC)
+    created = aware(r.created_at)  # SQLite: naive, written as UTC
     return Message(int(r.offset), r.topic, r.key, r.payload, r.message_id, r.causation_id, created)
 
 
@@ -109,7 +108,7 @@ class MessageBus:
                 "causation_id": causation_id,
                 "message_id": message_id,
             },
-            datetime.now(UTC),
+            utcnow(),
         )
         if conn is not None:
             return self._insert(conn, [row])[0]
@@ -131,7 +130,7 @@ class MessageBus:
         """
         if not messages:
             return 0
-        now = datetime.now(UTC)
+        now = utcnow()
         rows = [_row(m, now) for m in messages]
         if conn is not None:
             return sum(m is not None for m in self._insert(conn, rows))
@@ -170,7 +169,7 @@ class MessageBus:
         as read after taking the lock."""
         conn.execute(
             self.store.insert_ignore(offsets),
-            [{"group_name": group, "topic": topic, "committed": 0, "updated_at": _now()}],
+            [{"group_name": group, "topic": topic, "committed": 0, "updated_at": utcnow()}],
         )
         q = sa.select(offsets.c.committed).where(
             offsets.c.group_name == group, offsets.c.topic == topic
@@ -183,7 +182,7 @@ class MessageBus:
         conn.execute(
             offsets.update()
             .where(offsets.c.group_name == group, offsets.c.topic == topic)
-            .values(committed=offset, updated_at=_now())
+            .values(committed=offset, updated_at=utcnow())
         )
 
     def _pending(self, conn: sa.Connection, topic: str, after: int, limit: int) -> list[Message]:
@@ -425,17 +424,13 @@ class MessageBus:
                         "offset": msg.offset,
                         "error": f"{type(exc).__name__}: {exc}",
                         "attempts": attempts,
-                        "failed_at": _now(),
+                        "failed_at": utcnow(),
                     }
                 ],
             )
             if self._lock_offset(conn, group, msg.topic) < msg.offset:
                 self._commit_offset(conn, group, msg.topic, msg.offset)
             return True
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _row(m: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from orchestration_project.common.time import aware
 
 DEFAULT_RELIABILITY = {
     "structured": 0.95,
@@ -77,11 +79,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _aware(d: datetime) -> datetime:
-    """Naive datetimes are taken as UTC, so naive and aware claims compare."""
-    return d if d.tzinfo is not None else d.replace(tzinfo=UTC)
-
-
 def _kind(c: Claim) -> str:
     return {"structured": "structured data"}.get(c.source_kind, c.source_kind.replace("_", " "))
 
@@ -131,7 +128,7 @@ class ReliabilityRecency:
         """0.5 ** (age_days / half_life_days), age relative to the newest dated claim."""
         if newest is None or c.observed_at is None:
             return 1.0
-        age = max((_aware(newest) - _aware(c.observed_at)).total_seconds() / 86400.0, 0.0)
+        age = max((aware(newest) - aware(c.observed_at)).total_seconds() / 86400.0, 0.0)
         return 0.5 ** (age / self.half_life_days)
 
     def score(self, c: Claim, newest: datetime | None) -> float:
@@ -142,13 +139,13 @@ class ReliabilityRecency:
         rec = self.recency(c, newest)
         when = f"published {_date(c)}" if c.observed_at else "undated"
         if rec < 0.5 and newest is not None and c.observed_at is not None:
-            days = (_aware(newest) - _aware(c.observed_at)).days
+            days = (aware(newest) - aware(c.observed_at)).days
             when += f", stale: {days} days older than the newest claim"
         return f"{_kind(c)} {c.source} (reliability {self.rel(c):g}, {when})"
 
     def resolve(self, claims: list[Claim]) -> Decision:
         """The value with the highest total score; confidence = its share of all scores."""
-        dated = [_aware(c.observed_at) for c in claims if c.observed_at is not None]
+        dated = [aware(c.observed_at) for c in claims if c.observed_at is not None]
         newest = max(dated) if dated else None
         groups = _group(claims)
         scores: dict[Any, float] = {

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from orchestration_project.agents.coordination.store import CoordinationStore, facts
+from orchestration_project.common.time import aware
 
 # First key of the two-key pg_advisory_xact_lock taken by fact writers ("fact" in ASCII); the
 # bus's one-key (bigint) publish lock lives in a separate lock space.
@@ -62,13 +63,6 @@ class VersionConflict(RuntimeError):
         self.current = current
 
 
-def _utc(d: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes: they were written as UTC."""
-    if d is None or d.tzinfo is not None:
-        return d
-    return d.replace(tzinfo=UTC)
-
-
 def _fact(r: Any) -> Fact:
     return Fact(
         r.namespace,
@@ -77,9 +71,9 @@ def _fact(r: Any) -> Fact:
         int(r.version),
         r.source,
         r.agent,
-        _utc(r.observed_at),
+        aware(r.observed_at),
         float(r.confidence),
-        _utc(r.written_at),
+        aware(r.written_at),
     )
 
 
@@ -139,7 +133,7 @@ class SharedContext:
                 concurrent writer took the same next version first (the primary key
                 (namespace, key, version) lets only one of them insert it).
         """
-        observed_at = _utc(observed_at)
+        observed_at = aware(observed_at)
         try:
             with self.store.transaction() as conn:
                 current = self._lock_latest(conn, namespace, key)

@@ -96,6 +96,7 @@ _RATED_RE = re.compile(
     r"\b(?:rated|rating|score|average|avg\.?)\s*:?\s*(\d(?:[.,]\d{1,2})?)\b(?!\s*(?:%|/\s*\d{2,}))",
     re.IGNORECASE,
 )
+_STAR_NUMBER_RE = re.compile(r"[★⭐]\s*(\d(?:[.,]\d{1,2})?)(?![\d.,])(?!\s*(?:%|/\s*\d{2,}))")
 _STARS_WORD_RE = re.compile(r"(?<![\d.])(\d(?:[.,]\d{1,2})?)\s*stars?\b", re.IGNORECASE)
 STAR_GLYPHS = re.compile(r"[★☆⭐✩✭✮✰🌟½⯪]{3,}")
 COUNT_RE = re.compile(
@@ -172,15 +173,7 @@ def rating_from_text(text: str) -> tuple[float, dict[str, Any]] | None:
                         value = v
                         extra["raw_value"] = v
     if value is None:
-        m = re.search(r"[★⭐]\s*(\d(?:[.,]\d{1,2})?)(?![\d.,])(?!\s*(?:%|/\s*\d{2,}))", text)
-        if m:
-            v = float(m.group(1).replace(",", "."))
-            if 0 <= v <= 5:
-                value = v
-                extra["best_rating"] = 5.0
-                extra["raw_value"] = v
-    if value is None:
-        for rx in (_RATED_RE, _STARS_WORD_RE):
+        for rx in (_STAR_NUMBER_RE, _RATED_RE, _STARS_WORD_RE):
             m = rx.search(text)
             if m:
                 v = float(m.group(1).replace(",", "."))

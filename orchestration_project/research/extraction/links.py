@@ -74,6 +74,7 @@ _STOP = frozenset(
 
 
 def _vocab(words: str) -> frozenset[str]:
+    """A set of URL/title words from a space-separated string."""
     return frozenset(words.split())
 
 

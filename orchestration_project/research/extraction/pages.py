@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import lxml.html
 from lxml.html import HtmlElement
 
+from orchestration_project.common.time import aware
 from orchestration_project.research.extraction.dom import (
     class_tokens,
     clean_tree,
@@ -33,6 +34,7 @@ from orchestration_project.research.extraction.facts import (
     norm_space,
 )
 from orchestration_project.research.extraction.links import (
+    _vocab,
     _words,
     extract_links,
     topic_words,
@@ -70,11 +72,6 @@ PAGE_KINDS = (
     "noise",
     "other",
 )
-
-
-def _vocab(words: str) -> frozenset[str]:
-    """A set of URL/title words from a space-separated string."""
-    return frozenset(words.split())
 
 
 # URL words per page kind (English plus common German/French/Spanish/Italian/Dutch words).
@@ -241,7 +238,7 @@ def parse_date(value: str | None) -> datetime | None:
         iso = v.replace("Z", "+00:00")
         if re.match(r"^\d{4}-\d{2}-\d{2}", iso):
             dt = datetime.fromisoformat(iso[:32])
-            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+            return aware(dt)
     except ValueError:
         pass
     for i, rx in enumerate(_DATE_PATTERNS):

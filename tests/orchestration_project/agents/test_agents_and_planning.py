@@ -74,7 +74,9 @@ def test_arguments_are_checked_against_the_tool_schema() -> None:
 
 def test_decisions_and_messages_are_recorded_and_summarised() -> None:
     agent = _agent()
-    assert agent.decide("route", ["http", "browser"], {"js": False}, rationale="cheap") == "http"
+    agent.record_decision(
+        "route", "http", inputs={"options": ["http", "browser"]}, rationale="cheap"
+    )
     agent.record_message("crawl.x", "site", {"links": 3}, count=3)
     agent.use("add", a=1, b=1)
     s = agent.recorder.summary()
