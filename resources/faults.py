@@ -1,7 +1,7 @@
 """Fault injection as a resource: off by default, switched on by configuration.
 
 Steps call :meth:`FaultInjection.inject` at their start. With ``step_fault_rate`` above zero a
-seeded draw per (run, step) decides whether the step suffers one of the configured faults (see
+seeded draw per (run, step, retry attempt) decides whether the step suffers one of the configured faults (see
 ``orchestration_project/operations/faults.py``). Locally the rate comes from ``FAULT_STEP_RATE`` (default
 0); the soak benchmark sets it to 5%. Production never sets it.
 """
@@ -55,7 +55,10 @@ class FaultInjection(dg.ConfigurableResource):
         the step fails when it writes.
         """
         run_id = context.run.run_id
-        kind = self.choose(run_id, step)
+        # A step retried by its RetryPolicy draws again for each attempt (the first attempt's
+        # draw is the plain (run, step) one).
+        attempt = int(getattr(context, "retry_number", 0) or 0)
+        kind = self.choose(run_id, step if attempt == 0 else f"{step}#retry{attempt}")
         if kind is None:
             return None
         job = getattr(context.run, "job_name", None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -306,15 +306,46 @@ def _storable(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+SCHEMA_METADATA_KEY = "warehouse_schema"
+"""Definition metadata naming an asset's warehouse schema (its group): ``{SCHEMA_METADATA_KEY:
+"market_research"}``. Without it, a prefixed key (``canary/pages``) names the schema by its
+prefix, and anything else lands in ``main``."""
+
+
+def in_schema(schema: str) -> dict[str, str]:
+    """The definition metadata that puts an asset's table in ``schema``."""
+    return {SCHEMA_METADATA_KEY: schema}
+
+
+_DAGSTER_TYPES = {"i": "integer", "u": "integer", "f": "float", "b": "boolean", "M": "timestamp"}
+
+
+def table_metadata(df: pd.DataFrame, *, schema: str, table: str) -> dict[str, Any]:
+    """What the Dagster UI shows for a warehouse table: its name, row count and column schema
+    (taken from the DataFrame's dtypes)."""
+    columns = [
+        dg.TableColumn(str(c), _DAGSTER_TYPES.get(df[c].dtype.kind, "string")) for c in df.columns
+    ]
+    return {
+        "dagster/table_name": f"{schema}.{table}",
+        "dagster/row_count": len(df),
+        "dagster/column_schema": dg.TableSchema(columns=columns),
+    }
+
+
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Stores each DataFrame asset as a warehouse table named after the asset, in a schema
-    named after its group, and loads it back for downstream assets."""
+    """Stores each DataFrame asset as a warehouse table named after the asset, in the schema of
+    its group (definition metadata ``warehouse_schema``, else the key's prefix), and loads it
+    back for downstream assets. Every stored table reports its row count and column schema."""
 
     warehouse: Warehouse
 
-    def _location(self, key: dg.AssetKey) -> tuple[str, str]:
-        schema = key.path[0] if len(key.path) > 1 else "main"
-        return _ident(schema), _ident(key.path[-1])
+    @staticmethod
+    def _location(key: dg.AssetKey, metadata: Mapping[str, Any] | None) -> tuple[str, str]:
+        schema = (metadata or {}).get(SCHEMA_METADATA_KEY)
+        if not schema:
+            schema = key.path[0] if len(key.path) > 1 else "main"
+        return _ident(str(schema)), _ident(key.path[-1])
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         """Write the asset's DataFrame to its table."""
@@ -324,11 +355,19 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             raise WarehouseError(
                 f"WarehouseIOManager stores DataFrames only, got {type(obj).__name__}"
             )
-        schema, table = self._location(context.asset_key)
-        rows = self.warehouse.write_table(table, _storable(obj), schema=schema)
-        context.add_output_metadata({"warehouse_table": f"{schema}.{table}", "row_count": rows})
+        schema, table = self._location(context.asset_key, context.definition_metadata)
+        stored = _storable(obj)
+        self.warehouse.write_table(table, stored, schema=schema)
+        context.add_output_metadata(
+            {
+                "warehouse_table": f"{schema}.{table}",
+                **table_metadata(stored, schema=schema, table=table),
+            }
+        )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """Read the upstream asset's table."""
-        schema, table = self._location(context.asset_key)
+        upstream = context.upstream_output
+        meta = upstream.definition_metadata if upstream is not None else None
+        schema, table = self._location(context.asset_key, meta)
         return self.warehouse.read_table(table, schema=schema)

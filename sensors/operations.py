@@ -73,7 +73,7 @@ def remedy_sensor(
         parent = instance.get_run_by_id(due["parent_run_id"])
         if parent is None:
             continue
-        keys = unfinished_assets(instance, parent.run_id)
+        keys = _whole_steps(context, unfinished_assets(instance, parent.run_id))
         root = parent.tags.get(ROOT_TAG) or parent.root_run_id or parent.run_id
         requests.append(
             dg.RunRequest(
@@ -101,6 +101,21 @@ def remedy_sensor(
     write_pending_reports(instance, healer, reports_dir.folder("incidents"))
     cursor = str(healer.scan_cursor) if healer.scan_cursor is not None else context.cursor
     return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+
+def _whole_steps(context: dg.SensorEvaluationContext, keys: list[dg.AssetKey]) -> list[dg.AssetKey]:
+    """``keys`` plus the other outputs of any multi-asset step among them, which cannot run in
+    part (a step that failed after yielding one of its tables re-runs whole)."""
+    repo = context.repository_def
+    if repo is None or not keys:
+        return keys
+    by_key = repo.assets_defs_by_key
+    out = dict.fromkeys(keys)
+    for key in keys:
+        ad = by_key.get(key)
+        if ad is not None and not ad.can_subset:
+            out.update(dict.fromkeys(k for k in ad.keys if k in by_key))
+    return list(out)
 
 
 defs = dg.Definitions(sensors=[incident_sensor, remedy_sensor])

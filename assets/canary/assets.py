@@ -26,7 +26,7 @@ from resources.coordination import CoordinationResource
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, FetchResult, HttpFetcher
 from resources.sources import MarketSources
-from resources.warehouse import WAREHOUSE_POOL, Warehouse
+from resources.warehouse import WAREHOUSE_POOL, Warehouse, table_metadata
 
 GROUP = "canary"
 JOB_NAME = "canary_job"
@@ -35,6 +35,12 @@ FACTS_MATCH_PAGES = "facts_match_upstream_pages"
 HISTORY_NO_DUPLICATE_KEYS = "history_no_duplicate_keys"
 HISTORY_REFERENCES_INTACT = "history_references_intact"
 HISTORY_KEY = ["run_id", "url", "subject", "attribute", "value"]
+FETCH_ATTEMPTS_KEY = dg.AssetKey([GROUP, "fetch_attempts"])
+HISTORY_ROWS_KEY = dg.AssetKey([GROUP, "fact_history_rows"])
+# The fetching step retries transient faults itself before incident response sees a failure.
+FETCH_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 class SourceUnavailableError(RuntimeError):
@@ -45,10 +51,25 @@ def _breakers(coordination: CoordinationResource) -> CircuitBreakers:
     return CircuitBreakers(coordination.store())
 
 
+def _report_table(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, key: dg.AssetKey, rows: pd.DataFrame
+) -> None:
+    """Report a table this step wrote beside its output as a materialization of ``key``."""
+    table = key.path[-1]
+    meta = table_metadata(rows, schema=GROUP, table=table)
+    meta["dagster/row_count"] = int(
+        warehouse.query(f'SELECT COUNT(*) AS n FROM "{GROUP}".{table}')["n"][0]
+    )
+    meta["rows_written"] = len(rows)
+    context.log_event(dg.AssetMaterialization(asset_key=key, metadata=meta))
+
+
 @dg.asset(
     key_prefix=[GROUP],
     group_name=GROUP,
-    kinds={"python"},
+    kinds={"python", "playwright", "duckdb"},
+    pool=WAREHOUSE_POOL,
+    retry_policy=FETCH_RETRY,
     check_specs=[dg.AssetCheckSpec(PAGES_COVER_SOURCES, asset=[GROUP, "pages"], blocking=True)],
 )
 def pages(
@@ -134,13 +155,11 @@ def pages(
             }
         )
     if attempts:  # every attempt, failed ones included, feeds route health and alerts
+        frame = pd.DataFrame(attempts).astype({"status": "Int64", "error": "string"})
         warehouse.upsert_rows(
-            "fetch_attempts",
-            pd.DataFrame(attempts).astype({"status": "Int64", "error": "string"}),
-            key="crawl_id",
-            keys=[context.run.run_id],
-            schema=GROUP,
+            "fetch_attempts", frame, key="crawl_id", keys=[context.run.run_id], schema=GROUP
         )
+        _report_table(context, warehouse, FETCH_ATTEMPTS_KEY, frame)
     if failures:
         raise SourceUnavailableError(
             f"{len(failures)} of {len(plan)} source(s) failed: " + "; ".join(failures)
@@ -169,7 +188,8 @@ def pages(
 @dg.asset(
     key_prefix=[GROUP],
     group_name=GROUP,
-    kinds={"python"},
+    kinds={"python", "duckdb"},
+    pool=WAREHOUSE_POOL,
     ins={"pages": dg.AssetIn(key=[GROUP, "pages"])},
     check_specs=[dg.AssetCheckSpec(FACTS_MATCH_PAGES, asset=[GROUP, "facts"], blocking=True)],
 )
@@ -214,7 +234,7 @@ def facts(context: dg.AssetExecutionContext, pages: pd.DataFrame, faults: FaultI
 @dg.asset(
     key_prefix=[GROUP],
     group_name=GROUP,
-    kinds={"duckdb"},
+    kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
     ins={"facts": dg.AssetIn(key=[GROUP, "facts"]), "pages": dg.AssetIn(key=[GROUP, "pages"])},
     check_specs=[
@@ -238,6 +258,7 @@ def fact_history(
     root = logical_root_run_id(context.run)
     rows = facts.assign(run_id=root)[HISTORY_KEY + ["source"]]
     warehouse.upsert_rows("fact_history_rows", rows, key="run_id", keys=[root], schema=GROUP)
+    _report_table(context, warehouse, HISTORY_ROWS_KEY, rows)
     history = (
         warehouse.read_table("fact_history_rows", schema=GROUP)
         if warehouse.table_exists("fact_history_rows", schema=GROUP)
@@ -297,4 +318,21 @@ def history_consistency(
     return keys, (not orphans, {"orphan_urls": orphans})
 
 
-canary_assets = [pages, facts, fact_history]
+fetch_attempts = dg.AssetSpec(
+    FETCH_ATTEMPTS_KEY,
+    group_name=GROUP,
+    deps=[pages],
+    kinds={"duckdb"},
+    description="Every fetch attempt of every canary run (failed ones included): source, "
+    "route, outcome, status, latency. Route health and alerts read it.",
+)
+fact_history_rows = dg.AssetSpec(
+    HISTORY_ROWS_KEY,
+    group_name=GROUP,
+    deps=[fact_history],
+    kinds={"duckdb"},
+    description="The canary's facts of every run, keyed by the run's root run id, so that a "
+    "re-execution replaces its rows instead of duplicating them.",
+)
+
+canary_assets = [pages, facts, fact_history, fetch_attempts, fact_history_rows]

@@ -8,7 +8,7 @@ from assets.canary.assets import GROUP, JOB_NAME
 
 canary_job = dg.define_asset_job(
     JOB_NAME,
-    selection=dg.AssetSelection.groups(GROUP),
+    selection=dg.AssetSelection.groups(GROUP).materializable(),
     description="Synthetic canary: fetch every source, extract, store — monitoring and soak.",
     executor_def=dg.in_process_executor,
     tags={"domain": GROUP},

@@ -4,9 +4,11 @@ research_sources → discovered_pages → page_snapshots → extracted_facts →
 competitor_matrix → market_report (and human_review_queue for low-confidence decisions).
 
 Each asset's body runs an agent (a role with tools and a policy); the agents' actions land in
-the warehouse table ``market_research.agent_actions`` and summarise into asset metadata. Quality
-checks (Great Expectations) sit beside the asset they guard; blocking ones stop bad data from
-flowing downstream.
+the warehouse table ``market_research.agent_actions`` (an asset of its own, fed by the agents'
+steps) and summarise into asset metadata. The fetch history (``fetch_attempts``) and the rejected
+facts (``fact_quarantine``) are outputs of the steps that produce them. Every table lives in
+schema ``market_research``. Quality checks (Great Expectations) sit beside the asset they guard;
+blocking ones stop bad data from flowing downstream.
 """
 
 import hashlib
@@ -51,9 +53,14 @@ from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import LanguageEngine
 from resources.sources import MarketSources
-from resources.warehouse import WAREHOUSE_POOL, Warehouse
+from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema, table_metadata
 
 GROUP = "market_research"
+# Fetching steps retry transient faults themselves (exponential backoff with jitter) before a
+# failure reaches incident response.
+FETCH_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 # Check names are module constants (they appear in the UI and in tests).
 SOURCES_NOT_EMPTY = "sources_not_empty"
 PAGES_REACHED_EVERY_SITE = "pages_reached_every_site"
@@ -61,6 +68,11 @@ SNAPSHOTS_UNIQUE_URLS = "snapshots_unique_urls"
 FACTS_HAVE_SOURCES = "facts_have_sources"
 RESOLVED_PRICES_VALID = "resolved_prices_valid"
 MATRIX_NO_DUPLICATE_PRODUCTS = "matrix_no_duplicate_products"
+# Tables written beside the main chain.
+AGENT_ACTIONS = "agent_actions"
+FETCH_ATTEMPTS = "fetch_attempts"
+FACT_QUARANTINE = "fact_quarantine"
+TABLE = in_schema(GROUP)  # every table of the group lives in schema market_research
 
 
 class ResearchConfig(dg.Config):
@@ -83,10 +95,21 @@ def _crawl_id(context: dg.AssetExecutionContext, configured: str) -> str:
     return context.run.root_run_id or context.run_id
 
 
-def _persist_actions(warehouse: Warehouse, recorder: ActionRecorder) -> None:
+def _persist_actions(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, recorder: ActionRecorder
+) -> None:
+    """Append the step's agent actions to ``market_research.agent_actions`` and report the
+    table's new state as a materialization of the ``agent_actions`` asset."""
     df = recorder.to_frame()
-    if not df.empty:
-        warehouse.write_table("agent_actions", df, schema=GROUP, mode="append")
+    if df.empty:
+        return
+    warehouse.write_table(AGENT_ACTIONS, df, schema=GROUP, mode="append")
+    total = int(warehouse.query(f'SELECT COUNT(*) AS n FROM "{GROUP}".{AGENT_ACTIONS}')["n"][0])
+    meta = table_metadata(df, schema=GROUP, table=AGENT_ACTIONS)
+    meta["dagster/row_count"] = total
+    meta["rows_appended"] = len(df)
+    meta["by_step"] = context.op.name  # which agent step wrote these rows
+    context.log_event(dg.AssetMaterialization(asset_key=AGENT_ACTIONS, metadata=meta))
 
 
 def _action_metadata(recorder: ActionRecorder) -> dict[str, Any]:
@@ -113,7 +136,9 @@ def _preview(df: pd.DataFrame, cols: list[str], n: int = 10) -> dg.MetadataValue
 # ---------------------------------------------------------------------------------------------
 @dg.asset(
     group_name=GROUP,
-    kinds={"python"},
+    kinds={"python", "duckdb"},
+    metadata=TABLE,
+    pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec(SOURCES_NOT_EMPTY, asset="research_sources", blocking=True)],
 )
 def research_sources(
@@ -166,8 +191,10 @@ def research_sources(
 # ---------------------------------------------------------------------------------------------
 @dg.asset(
     group_name=GROUP,
-    kinds={"python", "playwright"},
+    kinds={"python", "playwright", "duckdb"},
+    metadata=TABLE,
     pool=WAREHOUSE_POOL,
+    retry_policy=FETCH_RETRY,
     check_specs=[dg.AssetCheckSpec(PAGES_REACHED_EVERY_SITE, asset="discovered_pages")],
 )
 def discovered_pages(
@@ -210,7 +237,7 @@ def discovered_pages(
         parallel_sites=OpsSettings(coordination.store()).max_parallel(context.job_name, 3),
     )
     df = crawled_pages(coordination.store(), crawl_id)
-    _persist_actions(warehouse, recorder)
+    _persist_actions(context, warehouse, recorder)
     ok = df[df["outcome"] == "ok"]
     per_site = ok.groupby("site").size().reindex(research_sources["site"], fill_value=0)
     meta = dict(
@@ -240,9 +267,24 @@ def discovered_pages(
 
 
 # ---------------------------------------------------------------------------------------------
-@dg.asset(
+@dg.multi_asset(
     group_name=GROUP,
-    kinds={"python", "duckdb"},
+    outs={
+        "page_snapshots": dg.AssetOut(
+            kinds={"python", "duckdb"},
+            metadata=TABLE,
+            description="The captured content of every page fetched successfully, one row per "
+            "distinct page: route (HTTP or the browser), size, latency and content hash; pages "
+            "with identical content (``/`` and ``/index.html``) are kept once.",
+        ),
+        FETCH_ATTEMPTS: dg.AssetOut(
+            kinds={"python", "duckdb"},
+            metadata=TABLE,
+            description="Every fetch attempt of every crawl, failed ones included: URL, route, "
+            "outcome, status, latency. The router's history and the route learner's training "
+            "data.",
+        ),
+    },
     pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec(SNAPSHOTS_UNIQUE_URLS, asset="page_snapshots", blocking=True)],
 )
@@ -250,16 +292,10 @@ def page_snapshots(
     context: dg.AssetExecutionContext,
     discovered_pages: pd.DataFrame,
     coordination: CoordinationResource,
-    warehouse: Warehouse,
     faults: FaultInjection,
-) -> pd.DataFrame:
-    """The captured content of every page fetched successfully, one row per distinct page.
-
-    Each row keeps the route that produced it (HTTP or the browser), its size, latency and a
-    content hash; pages whose content is identical (e.g. ``/`` and ``/index.html``) are kept
-    once. The full history of fetch attempts goes to the ``fetch_attempts`` table, the training
-    data of the route learner.
-    """
+):
+    """The captured content of every page fetched successfully, and the history of every fetch
+    attempt (``fetch_attempts``)."""
     faults.inject(context, "page_snapshots")  # no-op unless fault injection is configured
     store = coordination.store()
     ensure_crawl_tables(store)
@@ -272,7 +308,6 @@ def page_snapshots(
             conn,
         )
         attempts = pd.read_sql(sa.select(fetch_attempts), conn)
-    warehouse.write_table("fetch_attempts", attempts, schema=GROUP)
     pages = pages[pages["html"].notna()].copy()
     pages["content_sha"] = pages["html"].map(lambda h: hashlib.sha256(h.encode()).hexdigest())
     pages = pages.sort_values(["depth", "url"]).drop_duplicates("content_sha")
@@ -307,7 +342,15 @@ def page_snapshots(
             "preview": _preview(df, ["url", "route", "page_kind", "size_bytes", "latency_s"]),
         }
     )
-    yield dg.Output(df, metadata=meta)
+    yield dg.Output(df, output_name="page_snapshots", metadata=meta)
+    yield dg.Output(
+        attempts,
+        output_name=FETCH_ATTEMPTS,
+        metadata={
+            "this_crawl": len(this),
+            "by_outcome": dg.MetadataValue.json(this["outcome"].value_counts().to_dict()),
+        },
+    )
     dupes = int(df["url"].duplicated().sum())
     yield dg.AssetCheckResult(
         check_name=SNAPSHOTS_UNIQUE_URLS, passed=dupes == 0, metadata={"duplicate_urls": dupes}
@@ -315,9 +358,23 @@ def page_snapshots(
 
 
 # ---------------------------------------------------------------------------------------------
-@dg.asset(
+@dg.multi_asset(
     group_name=GROUP,
-    kinds={"python"},
+    outs={
+        "extracted_facts": dg.AssetOut(
+            kinds={"python", "duckdb", "great_expectations"},
+            metadata=TABLE,
+            description="Facts the extractor agents found on the pages (products, prices with "
+            "currency and unit, features, ratings, reviews with sentiment), each with its "
+            "source URL, method and confidence.",
+        ),
+        FACT_QUARANTINE: dg.AssetOut(
+            kinds={"python", "duckdb"},
+            metadata=TABLE,
+            description="Extracted facts that failed validation, each with the reason "
+            "(records in = accepted + quarantined).",
+        ),
+    },
     pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec(FACTS_HAVE_SOURCES, asset="extracted_facts", blocking=True)],
 )
@@ -328,7 +385,7 @@ def extracted_facts(
     language: LanguageEngine,
     warehouse: Warehouse,
     faults: FaultInjection,
-) -> pd.DataFrame:
+):
     """Facts extractor agents found on the pages: products and prices (with currency and unit),
     features, ratings and reviews with their sentiment — each with its source URL, method and
     confidence.
@@ -344,9 +401,8 @@ def extracted_facts(
     raw = extract_facts(page_snapshots, crawl_id=crawl_id, language=language, recorder=recorder)
     outcome = quarantine_facts(raw)
     df = outcome.accepted
-    warehouse.write_table("fact_quarantine", outcome.quarantined, schema=GROUP)
     publish_facts(coordination.bus(), crawl_id, df, recorder=recorder)
-    _persist_actions(warehouse, recorder)
+    _persist_actions(context, warehouse, recorder)
     meta = dict(
         {
             "records_in": outcome.records_in,
@@ -362,7 +418,12 @@ def extracted_facts(
             **_action_metadata(recorder),
         }
     )
-    yield dg.Output(df, metadata=meta)
+    yield dg.Output(df, output_name="extracted_facts", metadata=meta)
+    yield dg.Output(
+        outcome.quarantined,
+        output_name=FACT_QUARANTINE,
+        metadata={"reasons": dg.MetadataValue.json(outcome.reason_counts())},
+    )
     yield validate(
         df,
         [
@@ -378,7 +439,8 @@ def extracted_facts(
 # ---------------------------------------------------------------------------------------------
 @dg.asset(
     group_name=GROUP,
-    kinds={"python"},
+    kinds={"python", "duckdb", "great_expectations"},
+    metadata=TABLE,
     pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec(RESOLVED_PRICES_VALID, asset="resolved_facts", blocking=True)],
 )
@@ -399,7 +461,7 @@ def resolved_facts(
     faults.inject(context, "resolved_facts")  # no-op unless fault injection is configured
     recorder = ActionRecorder(context.run_id, context.log.info)
     df = resolve_facts(extracted_facts, shared=coordination.context(), recorder=recorder)
-    _persist_actions(warehouse, recorder)
+    _persist_actions(context, warehouse, recorder)
     conflicts = conflicting_decisions(df)
     meta = dict(
         {
@@ -427,7 +489,7 @@ def resolved_facts(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"python"})
+@dg.asset(group_name=GROUP, kinds={"python", "duckdb"}, metadata=TABLE, pool=WAREHOUSE_POOL)
 def human_review_queue(resolved_facts: pd.DataFrame) -> pd.DataFrame:
     """Decisions the resolver was not confident about, waiting for a person to confirm."""
     if not len(resolved_facts):
@@ -438,7 +500,9 @@ def human_review_queue(resolved_facts: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 @dg.asset(
     group_name=GROUP,
-    kinds={"python"},
+    kinds={"python", "duckdb"},
+    metadata=TABLE,
+    pool=WAREHOUSE_POOL,
     check_specs=[
         dg.AssetCheckSpec(MATRIX_NO_DUPLICATE_PRODUCTS, asset="competitor_matrix", blocking=True)
     ],
@@ -476,7 +540,7 @@ def competitor_matrix(
 
 
 # ---------------------------------------------------------------------------------------------
-@dg.asset(group_name=GROUP, kinds={"python", "html"})
+@dg.asset(group_name=GROUP, kinds={"python", "html", "duckdb"}, pool=WAREHOUSE_POOL)
 def market_report(
     context: dg.AssetExecutionContext,
     competitor_matrix: pd.DataFrame,
@@ -510,7 +574,19 @@ def market_report(
     )
 
 
+agent_actions = dg.AssetSpec(
+    AGENT_ACTIONS,
+    group_name=GROUP,
+    deps=[discovered_pages, "extracted_facts", resolved_facts],
+    kinds={"duckdb"},
+    metadata=TABLE,
+    description="Every action of the market-research agents (tool calls with inputs, outputs, "
+    "latency and cost; decisions with their rationale; messages), appended by the steps whose "
+    "agents acted. Consolidated with every domain's actions into operations/agent_actions.",
+)
+
 market_research_assets = [
+    agent_actions,
     research_sources,
     discovered_pages,
     page_snapshots,

@@ -8,7 +8,7 @@ from assets.market_research.assets import GROUP
 
 market_research_job = dg.define_asset_job(
     "market_research_job",
-    selection=dg.AssetSelection.groups(GROUP),
+    selection=dg.AssetSelection.groups(GROUP).materializable(),
     description="Research the market end to end: crawl, capture, extract, resolve, report.",
     # One process for the whole run: the steps are a chain, and process start-up per step
     # (Dagster + Great Expectations imports) would cost more than the work on 2 cores.

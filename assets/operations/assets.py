@@ -1,7 +1,9 @@
-"""Operations: what the platform knows about its own runs (the start of the operations group).
+"""Operations: what the platform knows about its own runs, and what it does about them.
 
-run_metadata copies runs, steps, materialisations, check results and failures from the Dagster
-instance into the warehouse (schema ``operations``), incrementally and idempotently.
+operations/runs, steps, materializations, check_results, failures, agent_actions and
+fetch_attempts (one ingestion step, ``run_metadata``) → health_metrics → alerts (and
+operations/alert_evaluations) → incidents → slo_scorecard. Every table lives in schema
+``operations``.
 """
 
 from datetime import UTC, datetime
@@ -22,33 +24,77 @@ from orchestration_project.operations.run_metadata import SCHEMA, ingest
 from resources.alerting import AlertingResource
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
-from resources.warehouse import WAREHOUSE_POOL, Warehouse
+from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema
 
 GROUP = "operations"
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
-def run_metadata(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Run metadata from the Dagster instance, in warehouse tables ``operations.runs``,
-    ``steps``, ``materializations``, ``check_results`` and ``failures``.
+TABLE = in_schema(SCHEMA)
+RUN_TABLES = {
+    "runs": "One row per run: job, status, start, end, duration, tags, root run (clock-skew "
+    "flagged).",
+    "steps": "One row per step of every run: status, start, end, duration, attempts.",
+    "materializations": "Every asset materialization of every run, with its metadata.",
+    "check_results": "Every asset-check evaluation: asset, check, passed, severity, run.",
+    "failures": "Every failed step and run with its error class (transient network, timeout, "
+    "resource exhaustion, bad input, upstream data, code error) and message.",
+    "agent_actions": "Every domain's agent actions (tool calls, decisions, messages) in one "
+    "table, with a domain column.",
+    "fetch_attempts": "Every domain's fetch attempts (URL, route, outcome, latency) in one "
+    "table, with a domain column.",
+}
+RUN_TABLE_KEYS = {name: dg.AssetKey([SCHEMA, name]) for name in RUN_TABLES}
 
-    Incremental: a stored cursor (the last run update ingested) means a re-run with nothing new
-    adds nothing; a run that changed is replaced as a whole, so nothing is ever duplicated.
+
+@dg.multi_asset(
+    name="run_metadata",
+    group_name=GROUP,
+    specs=[
+        dg.AssetSpec(key, description=RUN_TABLES[name], kinds={"python", "duckdb"}, metadata=TABLE)
+        for name, key in RUN_TABLE_KEYS.items()
+    ],
+    pool=WAREHOUSE_POOL,
+)
+def run_metadata(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Run metadata from the Dagster instance, and every domain's agent actions and fetch
+    attempts, into the ``operations`` tables.
+
+    Incremental: a stored cursor (the last run update ingested, table
+    ``operations.ingest_cursor``) means a re-run with nothing new adds nothing; a run that
+    changed is replaced as a whole, so nothing is ever duplicated.
     """
     result = ingest(context.instance, warehouse)
-    return dg.MaterializeResult(
-        metadata={
-            "runs_ingested": result.runs,
-            "events_read": result.events,
-            "rows_by_table": dg.MetadataValue.json(result.rows),
-            "cursor": result.cursor or 0.0,
-            "seconds": round(result.seconds, 3),
-            "schema": SCHEMA,
-        }
-    )
+    common = {
+        "runs_ingested": result.runs,
+        "events_read": result.events,
+        "cursor": result.cursor or 0.0,
+        "seconds": round(result.seconds, 3),
+    }
+    for name, key in RUN_TABLE_KEYS.items():
+        exists = warehouse.table_exists(name, schema=SCHEMA)
+        total = (
+            int(warehouse.query(f'SELECT COUNT(*) AS n FROM "{SCHEMA}".{name}')["n"][0])
+            if exists
+            else 0
+        )
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                **common,
+                "rows_written": int(result.rows.get(name, 0)),
+                "dagster/row_count": total,
+                "dagster/table_name": f"{SCHEMA}.{name}",
+            },
+        )
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "html"}, deps=[run_metadata])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "html", "duckdb"},
+    metadata=TABLE,
+    pool=WAREHOUSE_POOL,
+    deps=[RUN_TABLE_KEYS[t] for t in ("runs", "steps", "agent_actions", "fetch_attempts")],
+)
 def health_metrics(
     context: dg.AssetExecutionContext, warehouse: Warehouse, reports_dir: ReportsDir
 ) -> dg.Output[pd.DataFrame]:
@@ -89,19 +135,43 @@ def health_metrics(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"python"}, pool=WAREHOUSE_POOL)
+ALERT_EVALUATIONS_KEY = dg.AssetKey([SCHEMA, "alert_evaluations"])
+
+
+@dg.multi_asset(
+    name="alerts",
+    group_name=GROUP,
+    specs=[
+        dg.AssetSpec(
+            "alerts",
+            kinds={"python", "duckdb"},
+            metadata=TABLE,
+            deps=["health_metrics", RUN_TABLE_KEYS["runs"], RUN_TABLE_KEYS["failures"]],
+            description="Every alert episode: rule, subject, severity, first and last firing, "
+            "status, deliveries, and its verdict (true when an incident confirms it).",
+        ),
+        dg.AssetSpec(
+            ALERT_EVALUATIONS_KEY,
+            kinds={"duckdb"},
+            metadata=TABLE,
+            deps=["health_metrics"],
+            description="One row per rule evaluation: when, how many alerts fired, notified.",
+        ),
+    ],
+    pool=WAREHOUSE_POOL,
+)
 def alerts(
     context: dg.AssetExecutionContext,
-    health_metrics: pd.DataFrame,
     warehouse: Warehouse,
     alerting: AlertingResource,
     coordination: CoordinationResource,
-) -> dg.MaterializeResult:
+):
     """Alerts from threshold, SLO burn-rate and anomaly rules over the health metrics and run
     events, deduplicated, grouped and cooled down, delivered to the configured sinks (log,
     file, webhook, Slack). Critical alerts open incidents; every alert is later judged true
     (a failure incident confirms it) or false, in table ``operations.alerts``."""
     now = datetime.now(UTC)
+    health_metrics = warehouse.read_table("health_metrics", schema=SCHEMA)
     manager = alerting.manager(WarehouseAlertStore(warehouse))
     healer = Healer(coordination.store())
     outcome = evaluate_alerts(
@@ -114,8 +184,10 @@ def alerts(
     )
     fp = manager.false_positive_rate()
     firing = [r for r in manager.store.records() if r.status == "firing"]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key="alerts",
         metadata={
+            "dagster/row_count": len(manager.store.records()),
             "alerts_evaluated": outcome.alerts,
             "notifications": len(outcome.notifications),
             "firing": len(firing),
@@ -130,11 +202,25 @@ def alerts(
             "incidents_opened": dg.MetadataValue.json(outcome.incidents_opened),
             "false_positive_rate": fp.rate if fp.rate == fp.rate else 0.0,
             "alerts_judged": fp.true + fp.false,
-        }
+        },
+    )
+    evaluations = (
+        int(warehouse.query(f'SELECT COUNT(*) AS n FROM "{SCHEMA}".alert_evaluations')["n"][0])
+        if warehouse.table_exists("alert_evaluations", schema=SCHEMA)
+        else 0
+    )
+    yield dg.MaterializeResult(
+        asset_key=ALERT_EVALUATIONS_KEY, metadata={"dagster/row_count": evaluations}
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "html"}, deps=[run_metadata, alerts])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "html", "duckdb"},
+    metadata=TABLE,
+    pool=WAREHOUSE_POOL,
+    deps=["alerts", RUN_TABLE_KEYS["failures"], RUN_TABLE_KEYS["check_results"]],
+)
 def incidents(
     context: dg.AssetExecutionContext, coordination: CoordinationResource, reports_dir: ReportsDir
 ) -> dg.Output[pd.DataFrame]:
@@ -174,7 +260,13 @@ def incidents(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "html"}, deps=[run_metadata])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "html", "duckdb"},
+    metadata=TABLE,
+    pool=WAREHOUSE_POOL,
+    deps=[RUN_TABLE_KEYS["runs"], "alerts"],
+)
 def slo_scorecard(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,

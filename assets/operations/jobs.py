@@ -8,7 +8,7 @@ from assets.operations.assets import GROUP as OPERATIONS_GROUP
 
 operations_job = dg.define_asset_job(
     "operations_job",
-    selection=dg.AssetSelection.groups(OPERATIONS_GROUP),
+    selection=dg.AssetSelection.groups(OPERATIONS_GROUP).materializable(),
     description="Ingest run metadata, compute health, evaluate alerts, update incidents and "
     "the SLO scorecard.",
     executor_def=dg.in_process_executor,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 TRANSIENT = "transient_network"
 TIMEOUT = "timeout"
@@ -84,3 +85,21 @@ def classify_failure(error_class: str | None, message: str | None) -> Classifica
                 name, f"message matches {msg_pat.split('|')[0]!r}", name in (TRANSIENT, TIMEOUT)
             )
     return Classification(CODE, "no rule matched: treated as a bug", False)
+
+
+# Wrappers whose cause says what really happened: Dagster's own error classes, and the retry a
+# step's RetryPolicy raised ("Exceeded max_retries") around the step's last error.
+_WRAPPERS = ("Dagster", "RetryRequested")
+
+
+def root_error(err: Any) -> Any:
+    """The error that says what happened, below Dagster's wrappers (a ``SerializableErrorInfo``
+    or None): a step that exhausted its ``RetryPolicy`` fails with ``RetryRequestedFromPolicy``
+    whose cause is the step's own last error."""
+    while (
+        err is not None
+        and getattr(err, "cause", None) is not None
+        and (getattr(err, "cls_name", None) or "").startswith(_WRAPPERS)
+    ):
+        err = err.cause
+    return err

@@ -50,6 +50,7 @@ from orchestration_project.operations.failures import (
     TRANSIENT,
     UPSTREAM,
     classify_failure,
+    root_error,
 )
 
 ops_metadata = sa.MetaData()
@@ -358,12 +359,6 @@ class RunFailure:
     at: datetime
 
 
-def _root_error(err: Any) -> Any:
-    while err is not None and err.cause is not None and err.cls_name.startswith("Dagster"):
-        err = err.cause
-    return err
-
-
 def read_run_failure(instance: dg.DagsterInstance, run_id: str) -> RunFailure:
     """The first step failure (else the run failure) of ``run_id``, with its class."""
     run = instance.get_run_by_id(run_id)
@@ -387,7 +382,7 @@ def read_run_failure(instance: dg.DagsterInstance, run_id: str) -> RunFailure:
         at = record.end_time or record.update_timestamp.timestamp()
         cls, msg, step = "RunWorkerLost", "run failed without a failure event", None
     else:
-        err = _root_error(getattr(ev.event_specific_data, "error", None))
+        err = root_error(getattr(ev.event_specific_data, "error", None))
         cls = (err.cls_name if err else None) or "unknown"
         msg = ((err.message if err else ev.message) or "").strip()
         at, step = rec.timestamp, ev.step_key

@@ -77,7 +77,7 @@ import pandas as pd
 from orchestration_project.agents.runtime import AgentAction
 from orchestration_project.common.warehouse import FileTableStore, WarehouseError, location_of
 from orchestration_project.common.warehouse import TableStore as Warehouse
-from orchestration_project.operations.failures import classify_failure
+from orchestration_project.operations.failures import classify_failure, root_error
 
 SCHEMA = "operations"
 CURSOR_TABLE = "ingest_cursor"
@@ -466,14 +466,8 @@ def _entry(item: Any) -> Any:
 
 
 def _failure_row(rid: str, key: str | None, ev: Any, at: datetime | None) -> dict[str, Any]:
-    err = getattr(ev.event_specific_data, "error", None)
     # Dagster wraps user errors: the class that says what happened is the cause's.
-    while (
-        err is not None
-        and getattr(err, "cause", None) is not None
-        and (err.cls_name or "").startswith("Dagster")
-    ):
-        err = err.cause
+    err = root_error(getattr(ev.event_specific_data, "error", None))
     error_class = (getattr(err, "cls_name", None) if err else None) or "unknown"
     message = ((getattr(err, "message", None) if err else None) or ev.message or "").strip()
     message = message[:2000]

@@ -62,7 +62,10 @@ def test_every_asset_materialises_and_every_check_passes(run: dict[str, Any]) ->
         "research_sources",
         "discovered_pages",
         "page_snapshots",
+        "fetch_attempts",  # the side tables are assets too
         "extracted_facts",
+        "fact_quarantine",
+        "agent_actions",  # reported by each step whose agents acted
         "resolved_facts",
         "human_review_queue",
         "competitor_matrix",
@@ -76,7 +79,7 @@ def test_every_asset_materialises_and_every_check_passes(run: dict[str, Any]) ->
 def test_products_and_prices_match_the_ground_truth(run: dict[str, Any]) -> None:
     world = run["world"]
     slugs = _site_slugs(world)
-    matrix = run["wh"].read_table("competitor_matrix")
+    matrix = run["wh"].read_table("competitor_matrix", schema="market_research")
     predicted = [
         {"site": slugs[r.site], "name": r.product, "price": r.price, "currency": r.currency}
         for r in matrix.itertuples()
@@ -93,7 +96,7 @@ def test_products_and_prices_match_the_ground_truth(run: dict[str, Any]) -> None
 
 def test_stale_blog_prices_lose_and_the_decision_explains_why(run: dict[str, Any]) -> None:
     world = run["world"]
-    resolved = run["wh"].read_table("resolved_facts")
+    resolved = run["wh"].read_table("resolved_facts", schema="market_research")
     prices = resolved[resolved["attribute"] == "price"]
     for stale in world.ground_truth()["stale_claims"]:
         row = prices[prices["subject"].str.lower() == stale["product"].lower()]
@@ -106,7 +109,7 @@ def test_stale_blog_prices_lose_and_the_decision_explains_why(run: dict[str, Any
 
 
 def test_hostile_pages_are_reported_not_fatal(run: dict[str, Any]) -> None:
-    pages = run["wh"].read_table("discovered_pages")
+    pages = run["wh"].read_table("discovered_pages", schema="market_research")
     outcomes = set(pages["outcome"])
     for expected in (
         "timeout",
@@ -127,7 +130,7 @@ def test_hostile_pages_are_reported_not_fatal(run: dict[str, Any]) -> None:
 
 
 def test_injection_text_changes_nothing(run: dict[str, Any]) -> None:
-    matrix = run["wh"].read_table("competitor_matrix")
+    matrix = run["wh"].read_table("competitor_matrix", schema="market_research")
     assert not (matrix["price"] <= 1.0).any()
     truth = {p["name"].lower() for p in run["world"].ground_truth()["products"]}
     assert set(matrix["product"].str.lower()) <= truth
@@ -168,11 +171,11 @@ def test_the_report_has_charts_summary_and_rationales(run: dict[str, Any]) -> No
 def test_shared_context_holds_the_decisions_with_provenance(run: dict[str, Any]) -> None:
     from orchestration_project.agents.coordination import CoordinationStore, SharedContext
 
-    src = run["wh"].read_table("research_sources")
+    src = run["wh"].read_table("research_sources", schema="market_research")
     crawl_id = src["crawl_id"].iloc[0]
     store = CoordinationStore(f"sqlite:///{run['data'] / 'coordination.db'}")
     snap = SharedContext(store).snapshot(f"market.{crawl_id}")
-    assert len(snap) == len(run["wh"].read_table("resolved_facts"))
+    assert len(snap) == len(run["wh"].read_table("resolved_facts", schema="market_research"))
     some = next(iter(snap.values()))
     assert {"value", "strategy", "rationale"} <= set(some)
     assert json.dumps(snap)  # JSON all the way down
@@ -181,7 +184,7 @@ def test_shared_context_holds_the_decisions_with_provenance(run: dict[str, Any])
 def test_facts_are_published_once_and_republishing_adds_nothing(run: dict[str, Any]) -> None:
     from orchestration_project.agents.coordination import CoordinationStore, MessageBus
 
-    facts = run["wh"].read_table("extracted_facts")
+    facts = run["wh"].read_table("extracted_facts", schema="market_research")
     crawl_id = facts["crawl_id"].iloc[0]
     bus = MessageBus(CoordinationStore(f"sqlite:///{run['data'] / 'coordination.db'}"))
     topic = f"facts.{crawl_id}"
@@ -201,7 +204,7 @@ def test_facts_are_published_once_and_republishing_adds_nothing(run: dict[str, A
 
 def test_brands_are_named_from_the_sites_own_titles(run: dict[str, Any]) -> None:
     world = run["world"]
-    matrix = run["wh"].read_table("competitor_matrix")
+    matrix = run["wh"].read_table("competitor_matrix", schema="market_research")
     brand_of = {s["slug"]: s["brand"] for s in world.ground_truth()["sites"]}
     for site_url, slug in _site_slugs(world).items():
         shown = set(matrix.loc[matrix["site"] == site_url, "brand"])

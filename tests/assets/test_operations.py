@@ -106,7 +106,7 @@ def test_health_metrics_and_dashboard(instance, tmp_path: Path) -> None:
     }
     result = dg.materialize([run_metadata, health_metrics], instance=instance, resources=resources)
     assert result.success
-    health = wh.read_table("health_metrics")
+    health = wh.read_table("health_metrics", schema="operations")
     day = health[health["window"] == "24h"].set_index(["dimension", "entity"])
     assert day.loc[("asset", "flaky"), "error_rate"] == 1.0
     assert day.loc[("asset", "good"), "success_rate"] == 1.0
@@ -168,14 +168,14 @@ def test_the_operations_group_turns_failures_into_alerts_incidents_and_a_scoreca
     delivered = (tmp_path / "alerts.jsonl").read_text()
     assert "broken" in delivered
 
-    table = wh.read_table("incidents")
+    table = wh.read_table("incidents", schema="operations")
     assert len(table) == 3 and set(table["status"]) == {"escalated"}
     reports = sorted((tmp_path / "reports" / "incidents").glob("*.md"))
     assert len(reports) == 3
     text = reports[0].read_text()
     assert "code_error" in text and "step failed: KeyError" in text and "escalate" in text
 
-    card = wh.read_table("slo_scorecard").set_index("metric")
+    card = wh.read_table("slo_scorecard", schema="operations").set_index("metric")
     # 1 successful workflow (good+counted) and 3 failed ones.
     assert card.loc["workflow completion rate", "value"] == pytest.approx(0.25)
     assert card.loc["workflow completion rate", "met"] == False  # noqa: E712
