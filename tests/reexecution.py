@@ -1,4 +1,4 @@
-"""Running the project's jobs, and re-executing them from failure, in this process.
+"""Test helpers: running the project's jobs, and re-executing them from failure, in this process.
 
 The remedy sensor launches recoveries through the Dagster daemon; processes without a daemon
 (the soak benchmark, the CLI, tests) use :func:`in_process_launcher`, which performs a real
@@ -69,3 +69,32 @@ def in_process_launcher(instance: dg.DagsterInstance) -> Callable[[str, dict[str
         return result.run_id
 
     return launch
+
+
+def run_due(
+    healer: Any, instance: dg.DagsterInstance, launch: Callable[[str, dict[str, str]], str]
+) -> list[str]:
+    """What the remedy sensor does, here: launch every due re-execution with
+    ``launch(parent_run_id, tags) -> run_id`` and record it as launched once the run exists."""
+    from orchestration_project.operations.healing import ACTION_TAG, INCIDENT_TAG
+
+    launched = []
+    for due in healer.due_reexecutions():
+        tags = {INCIDENT_TAG: due["incident_id"], ACTION_TAG: str(due["action_id"])}
+        run_id = launch(due["parent_run_id"], tags)
+        healer.mark_launched(due["action_id"], run_id)
+        launched.append(run_id)
+    return launched
+
+
+def poll(healer: Any, instance: dg.DagsterInstance) -> list[str]:
+    """What the run-failure sensor and the remedy sensor's recovery check do, here: handle
+    every failed run of the instance (idempotent), then check recoveries and failed checks."""
+    records = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    handled = []
+    for rec in sorted(records, key=lambda r: r.update_timestamp):
+        healer.on_run_failure(instance, rec.dagster_run.run_id)
+        handled.append(rec.dagster_run.run_id)
+    healer.check_recoveries(instance)
+    healer.scan_checks(instance)
+    return handled

@@ -42,6 +42,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from orchestration_project.agents.coordination.store import CoordinationStore
+from orchestration_project.common.time import aware, utcnow
 from orchestration_project.operations.failures import (
     BAD_INPUT,
     CODE,
@@ -131,15 +132,9 @@ OPEN_STATUSES = ("open", "remediating")
 CHECK_SCAN_FIRST_LOOKBACK = timedelta(days=1)
 
 
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
 def _aware(d: datetime | None) -> datetime | None:
-    if d is None or pd.isna(d):
-        return None
-    return d if d.tzinfo is not None else d.replace(tzinfo=UTC)
+    """``aware`` that also reads a missing value (NaT from a DataFrame) as None."""
+    return None if d is None or pd.isna(d) else aware(d)
 
 
 def logical_root_run_id(run: dg.DagsterRun) -> str:
@@ -534,7 +529,6 @@ class Healer:
         self.notify = notify or (lambda _event: None)
         self.clock = clock
         self.settings = OpsSettings(store)
-        self._poll_cursor: datetime | None = None
         self.scan_cursor: float | None = None  # newest run update seen by scan_checks
         ensure_ops_tables(store)
 
@@ -781,19 +775,6 @@ class Healer:
                 .where(actions_table.c.action_id == action_id)
                 .values(detail=detail)
             )
-
-    def run_due(
-        self, instance: dg.DagsterInstance, launch: Callable[[str, dict[str, str]], str]
-    ) -> list[str]:
-        """Launch every due re-execution with ``launch(parent_run_id, tags) -> run_id``."""
-        launched = []
-        for due in self.due_reexecutions():
-            tags = {INCIDENT_TAG: due["incident_id"], ACTION_TAG: str(due["action_id"])}
-            self.mark_launched(due["action_id"], None)
-            run_id = launch(due["parent_run_id"], tags)
-            self.mark_launched(due["action_id"], run_id)
-            launched.append(run_id)
-        return launched
 
     # -- recovery ---------------------------------------------------------------------------
 
@@ -1138,31 +1119,6 @@ class Healer:
         """Remember where the post-incident report was written."""
         with self.store.transaction() as conn:
             self._update(conn, incident_id, report_path=path)
-
-    # -- the daemon-less loop ---------------------------------------------------------------
-
-    def poll(self, instance: dg.DagsterInstance, *, since: datetime | None = None) -> list[str]:
-        """Handle every failed run updated since ``since`` (default: a minute before the last
-        poll's newest failure), as the run-failure sensor does, for processes without the
-        Dagster daemon; then check recoveries.
-
-        Returns:
-            The run ids of the failed runs looked at.
-        """
-        since = since or self._poll_cursor
-        records = instance.get_run_records(
-            dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=since)
-        )
-        if records:
-            newest = _aware(max(r.update_timestamp for r in records))
-            self._poll_cursor = newest - timedelta(minutes=1)
-        handled = []
-        for rec in sorted(records, key=lambda r: r.update_timestamp):
-            self.on_run_failure(instance, rec.dagster_run.run_id)
-            handled.append(rec.dagster_run.run_id)
-        self.check_recoveries(instance)
-        self.scan_checks(instance)
-        return handled
 
 
 def _summary(inc: Incident) -> dict[str, Any]:

@@ -215,7 +215,7 @@ def test_resource_exhaustion_halves_the_jobs_concurrency_then_reexecutes(
     # Each re-execution exhausts memory again: halved once more (never below 1), planned again.
     for expected in (1, 1):
         clock.advance(300)
-        [recovery] = healer.run_due(instance, launcher)
+        [recovery] = reexecution.run_due(healer, instance, launcher)
         assert instance.get_run_by_id(recovery).status == dg.DagsterRunStatus.FAILURE
         inc = healer.on_run_failure(instance, recovery)
         assert settings.max_parallel(JOB, 4) == expected
@@ -303,7 +303,7 @@ def test_backoff_grows_per_attempt_and_the_incident_escalates_after_max_attempts
     runs = [run_id]
     for _ in range(2):
         clock.advance(300)
-        launched = healer.run_due(instance, launcher)
+        launched = reexecution.run_due(healer, instance, launcher)
         assert len(launched) == 1
         recovery = instance.get_run_by_id(launched[0])
         assert recovery.status == dg.DagsterRunStatus.FAILURE
@@ -361,7 +361,7 @@ def test_a_full_recovery_cycle_is_verified_and_reported(
     inc = healer.on_run_failure(instance, run_id)
     assert inc.status == "remediating"
 
-    launched = healer.run_due(instance, launcher)
+    launched = reexecution.run_due(healer, instance, launcher)
 
     assert len(launched) == 1
     recovery = instance.get_run_by_id(launched[0])
@@ -418,7 +418,7 @@ def test_a_recovery_whose_asset_check_fails_is_escalated_not_recovered(
     events: list[dict] = []
     healer = Healer(store, policy=RemedyPolicy(backoff_base_s=0.0), notify=events.append)
     inc = healer.on_run_failure(instance, run_id)
-    [recovery] = healer.run_due(instance, launcher)
+    [recovery] = reexecution.run_due(healer, instance, launcher)
     assert instance.get_run_by_id(recovery).status == dg.DagsterRunStatus.SUCCESS
 
     healer.check_recoveries(instance)
@@ -442,7 +442,7 @@ def test_check_recoveries_verifies_the_latest_successful_recovery_of_a_reopened_
     root = failed_run(instance, "connect")
     healer = Healer(store, policy=RemedyPolicy(backoff_base_s=0.0))
     inc = healer.on_run_failure(instance, root)
-    [first_recovery] = healer.run_due(instance, launcher)
+    [first_recovery] = reexecution.run_due(healer, instance, launcher)
     healer.check_recoveries(instance)
     assert healer.incident(inc.incident_id).status == "recovered"
 
@@ -485,14 +485,14 @@ def test_poll_handles_every_failed_run_and_then_verifies_recoveries(
         assert ok.success
         healer = Healer(store, policy=RemedyPolicy(backoff_base_s=0.0))
 
-        handled = healer.poll(inst)
+        handled = reexecution.poll(healer, inst)
 
         assert sorted(handled) == sorted([first, second])
         by_root = {i.root_run_id: i for i in healer.incidents()}
         assert by_root[first].status == "remediating"
         assert by_root[second].status == "escalated"
-        healer.run_due(inst, reexecution.in_process_launcher(inst))
-        healer.poll(inst)
+        reexecution.run_due(healer, inst, reexecution.in_process_launcher(inst))
+        reexecution.poll(healer, inst)
         assert healer.incident("inc-" + first[:13]).status == "recovered"
         assert len(healer.incidents()) == 2
 
