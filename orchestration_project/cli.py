@@ -106,12 +106,17 @@ def run_demo(args: argparse.Namespace) -> int:
     _print("loading definitions …")
     from dagster import DagsterInstance
 
+    from assets.market_research import all_sites_tags, register_sites, source_sites
     from orchestration_project.definitions import defs
 
     instance = DagsterInstance.get()
     job = defs.resolve_job_def("market_research_job")
+    sites = register_sites(instance, source_sites(defs.resources["market_sources"]))
     run_id = str(uuid.uuid4())
-    _print(f"running market_research_job (run {run_id[:8]}) on instance {home}")
+    _print(
+        f"running market_research_job over {len(sites)} site partitions "
+        f"(run {run_id[:8]}) on instance {home}"
+    )
     stop = threading.Event()
     follower = threading.Thread(target=_follow, args=(instance, run_id, stop, t0), daemon=True)
     follower.start()
@@ -119,6 +124,7 @@ def run_demo(args: argparse.Namespace) -> int:
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,
+            tags=all_sites_tags(sites),
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )

@@ -67,7 +67,10 @@ class DemoWorldSources(MarketSources):
         return [f"{self.host}:{self.base_port + i}" for i in range(5)]
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Start the demo world if it is not running and we may."""
+        """Start the demo world if it is not running and we may: for a step only, never for a
+        sensor or schedule evaluation (which only needs the list of sites)."""
+        if context.dagster_run is None:
+            return
         if self.start_if_missing and not port_open(self.host, self.base_port):
             from orchestration_project.demo_world import start_demo_world
 

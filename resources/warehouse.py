@@ -317,6 +317,17 @@ def in_schema(schema: str) -> dict[str, str]:
     return {SCHEMA_METADATA_KEY: schema}
 
 
+PARTITION_COLUMN_KEY = "warehouse_partition_column"
+"""Definition metadata of a partitioned asset: the column that holds its partition key. A run
+of some partitions replaces just those partitions' rows; a downstream asset reads the rows of
+the partitions it depends on."""
+
+
+def partitioned_by(column: str) -> dict[str, str]:
+    """The definition metadata that stores a partitioned asset's partitions in ``column``."""
+    return {PARTITION_COLUMN_KEY: column}
+
+
 _DAGSTER_TYPES = {"i": "integer", "u": "integer", "f": "float", "b": "boolean", "M": "timestamp"}
 
 
@@ -357,7 +368,23 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             )
         schema, table = self._location(context.asset_key, context.definition_metadata)
         stored = _storable(obj)
-        self.warehouse.write_table(table, stored, schema=schema)
+        column = (context.definition_metadata or {}).get(PARTITION_COLUMN_KEY)
+        if context.has_asset_partitions and column:
+            keys = list(context.asset_partition_keys)
+            if stored.empty:
+                stray: set[Any] = set()
+            elif column in stored.columns:
+                stray = set(stored[column]) - set(keys)
+            else:
+                stray = {f"(no column {column})"}
+            if stray:
+                raise WarehouseError(
+                    f"{context.asset_key.to_user_string()}: rows outside the run's partitions "
+                    f"in column {column!r}: {sorted(map(str, stray))[:5]}"
+                )
+            self.warehouse.upsert_rows(table, stored, key=column, keys=keys, schema=schema)
+        else:
+            self.warehouse.write_table(table, stored, schema=schema)
         context.add_output_metadata(
             {
                 "warehouse_table": f"{schema}.{table}",
@@ -370,4 +397,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         upstream = context.upstream_output
         meta = upstream.definition_metadata if upstream is not None else None
         schema, table = self._location(context.asset_key, meta)
-        return self.warehouse.read_table(table, schema=schema)
+        df = self.warehouse.read_table(table, schema=schema)
+        column = (meta or {}).get(PARTITION_COLUMN_KEY)
+        if column and context.has_asset_partitions and column in df.columns:
+            # Only the partitions this step depends on (every current one for an
+            # unpartitioned downstream asset; a removed site's old rows are left out).
+            df = df[df[column].isin(list(context.asset_partition_keys))].reset_index(drop=True)
+        return df

@@ -81,6 +81,7 @@ def remedy_sensor(
                 job_name=parent.job_name,
                 asset_selection=keys or None,
                 tags={
+                    **_partition_tags(parent),  # the same sites (partitions) as the failed run
                     INCIDENT_TAG: due["incident_id"],
                     ACTION_TAG: str(due["action_id"]),
                     ROOT_TAG: root,
@@ -101,6 +102,13 @@ def remedy_sensor(
     write_pending_reports(instance, healer, reports_dir.folder("incidents"))
     cursor = str(healer.scan_cursor) if healer.scan_cursor is not None else context.cursor
     return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+
+def _partition_tags(run: dg.DagsterRun) -> dict[str, str]:
+    """The failed run's partition tags (a single partition or a range)."""
+    keep = ("dagster/partition", "dagster/asset_partition_range_start")
+    keep += ("dagster/asset_partition_range_end",)
+    return {k: v for k, v in run.tags.items() if k in keep}
 
 
 def _whole_steps(context: dg.SensorEvaluationContext, keys: list[dg.AssetKey]) -> list[dg.AssetKey]:

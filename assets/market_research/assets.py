@@ -14,6 +14,7 @@ blocking ones stop bad data from flowing downstream.
 import hashlib
 import json
 import time
+import warnings
 from typing import Any
 
 import dagster as dg
@@ -26,7 +27,7 @@ from orchestration_project.agents.routing import RuleRouter
 from orchestration_project.agents.runtime import ActionRecorder
 from orchestration_project.common.quality import expectation as expect
 from orchestration_project.common.quality import validate
-from orchestration_project.operations.healing import OpsSettings
+from orchestration_project.operations.healing import OpsSettings, logical_root_run_id
 from orchestration_project.research.crawler import (
     crawl_pages,
     crawled_pages,
@@ -53,7 +54,17 @@ from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import LanguageEngine
 from resources.sources import MarketSources
-from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema, table_metadata
+from resources.warehouse import (
+    WAREHOUSE_POOL,
+    Warehouse,
+    in_schema,
+    partitioned_by,
+    table_metadata,
+)
+
+# Single-run backfills of partitioned assets are "beta" in Dagster 1.13; they are what keeps a
+# full refresh one run (see SOURCES below).
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 GROUP = "market_research"
 # Fetching steps retry transient faults themselves (exponential backoff with jitter) before a
@@ -74,6 +85,18 @@ FETCH_ATTEMPTS = "fetch_attempts"
 FACT_QUARANTINE = "fact_quarantine"
 TABLE = in_schema(GROUP)  # every table of the group lives in schema market_research
 
+# One partition per competitor site (dynamic: the sources sensor and schedule register them
+# from the market_sources resource). Crawl, capture and extraction are per site, so a user sees
+# each site's state and re-runs one site alone; a full refresh is still ONE run over every site
+# (single-run backfill policy), so the crawl keeps fetching sites in parallel threads instead of
+# paying a step, or a process, per site.
+SOURCES = dg.DynamicPartitionsDefinition(name="research_site")
+PER_SITE: dict[str, Any] = {
+    "partitions_def": SOURCES,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+}
+SITE_TABLE = {**TABLE, **partitioned_by("site")}  # a site's partition = its rows
+
 
 class ResearchConfig(dg.Config):
     """What to research and how much of it; empty values take the market_sources resource's."""
@@ -92,7 +115,17 @@ class ResearchConfig(dg.Config):
 def _crawl_id(context: dg.AssetExecutionContext, configured: str) -> str:
     if configured:
         return configured
-    return context.run.root_run_id or context.run_id
+    return logical_root_run_id(context.run)
+
+
+def _crawl_of_this_run(context: dg.AssetExecutionContext, planned: str) -> str:
+    """The crawl to run or resume: the plan's when the plan was made by this run (or the run it
+    recovers) or names a crawl explicitly; a later run of some sources alone (a per-source
+    re-run) crawls them afresh under its own root."""
+    root = logical_root_run_id(context.run)
+    if not planned or planned == root or context.instance.get_run_by_id(planned) is None:
+        return planned or root
+    return root
 
 
 def _persist_actions(
@@ -192,9 +225,10 @@ def research_sources(
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "playwright", "duckdb"},
-    metadata=TABLE,
+    metadata=SITE_TABLE,
     pool=WAREHOUSE_POOL,
     retry_policy=FETCH_RETRY,
+    **PER_SITE,
     check_specs=[dg.AssetCheckSpec(PAGES_REACHED_EVERY_SITE, asset="discovered_pages")],
 )
 def discovered_pages(
@@ -218,8 +252,10 @@ def discovered_pages(
     """
     faults.inject(context, "discovered_pages")  # no-op unless fault injection is configured
     recorder = ActionRecorder(context.run_id, context.log.info)
+    research_sources = research_sources[research_sources["site"].isin(context.partition_keys)]
     topic = str(research_sources["topic"].iloc[0]) if len(research_sources) else ""
-    crawl_id = str(research_sources["crawl_id"].iloc[0]) if len(research_sources) else ""
+    planned = str(research_sources["crawl_id"].iloc[0]) if len(research_sources) else ""
+    crawl_id = _crawl_of_this_run(context, planned)
     t0 = time.perf_counter()
     seeds = [u for s in research_sources["seeds"] for u in json.loads(s)]
     run_crawl(
@@ -237,6 +273,7 @@ def discovered_pages(
         parallel_sites=OpsSettings(coordination.store()).max_parallel(context.job_name, 3),
     )
     df = crawled_pages(coordination.store(), crawl_id)
+    df = df[df["site"].isin(context.partition_keys)].reset_index(drop=True)
     _persist_actions(context, warehouse, recorder)
     ok = df[df["outcome"] == "ok"]
     per_site = ok.groupby("site").size().reindex(research_sources["site"], fill_value=0)
@@ -249,6 +286,7 @@ def discovered_pages(
             "outcomes": dg.MetadataValue.json(df["outcome"].value_counts().to_dict()),
             "routes": dg.MetadataValue.json(df["route"].fillna("none").value_counts().to_dict()),
             "crawl_seconds": round(time.perf_counter() - t0, 2),
+            "pages_by_site": dg.MetadataValue.json({str(k): int(v) for k, v in per_site.items()}),
             "preview": _preview(
                 df.sort_values("relevance", ascending=False),
                 ["url", "depth", "relevance", "outcome", "route", "page_kind"],
@@ -272,20 +310,21 @@ def discovered_pages(
     outs={
         "page_snapshots": dg.AssetOut(
             kinds={"python", "duckdb"},
-            metadata=TABLE,
+            metadata=SITE_TABLE,
             description="The captured content of every page fetched successfully, one row per "
             "distinct page: route (HTTP or the browser), size, latency and content hash; pages "
             "with identical content (``/`` and ``/index.html``) are kept once.",
         ),
         FETCH_ATTEMPTS: dg.AssetOut(
             kinds={"python", "duckdb"},
-            metadata=TABLE,
+            metadata=SITE_TABLE,
             description="Every fetch attempt of every crawl, failed ones included: URL, route, "
             "outcome, status, latency. The router's history and the route learner's training "
             "data.",
         ),
     },
     pool=WAREHOUSE_POOL,
+    **PER_SITE,
     check_specs=[dg.AssetCheckSpec(SNAPSHOTS_UNIQUE_URLS, asset="page_snapshots", blocking=True)],
 )
 def page_snapshots(
@@ -299,15 +338,21 @@ def page_snapshots(
     faults.inject(context, "page_snapshots")  # no-op unless fault injection is configured
     store = coordination.store()
     ensure_crawl_tables(store)
+    sites = list(context.partition_keys)
     crawl_id = str(discovered_pages["crawl_id"].iloc[0]) if len(discovered_pages) else ""
     with store.engine.connect() as conn:
         pages = pd.read_sql(
             sa.select(crawl_pages).where(
-                crawl_pages.c.crawl_id == crawl_id, crawl_pages.c.outcome == "ok"
+                crawl_pages.c.crawl_id == crawl_id,
+                crawl_pages.c.outcome == "ok",
+                crawl_pages.c.site.in_(sites),
             ),
             conn,
         )
-        attempts = pd.read_sql(sa.select(fetch_attempts), conn)
+        # Every attempt ever made on these sites: the route learner's history.
+        attempts = pd.read_sql(
+            sa.select(fetch_attempts).where(fetch_attempts.c.site.in_(sites)), conn
+        )
     pages = pages[pages["html"].notna()].copy()
     pages["content_sha"] = pages["html"].map(lambda h: hashlib.sha256(h.encode()).hexdigest())
     pages = pages.sort_values(["depth", "url"]).drop_duplicates("content_sha")
@@ -363,19 +408,20 @@ def page_snapshots(
     outs={
         "extracted_facts": dg.AssetOut(
             kinds={"python", "duckdb", "great_expectations"},
-            metadata=TABLE,
+            metadata=SITE_TABLE,
             description="Facts the extractor agents found on the pages (products, prices with "
             "currency and unit, features, ratings, reviews with sentiment), each with its "
             "source URL, method and confidence.",
         ),
         FACT_QUARANTINE: dg.AssetOut(
             kinds={"python", "duckdb"},
-            metadata=TABLE,
+            metadata=SITE_TABLE,
             description="Extracted facts that failed validation, each with the reason "
             "(records in = accepted + quarantined).",
         ),
     },
     pool=WAREHOUSE_POOL,
+    **PER_SITE,
     check_specs=[dg.AssetCheckSpec(FACTS_HAVE_SOURCES, asset="extracted_facts", blocking=True)],
 )
 def extracted_facts(

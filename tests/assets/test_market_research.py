@@ -10,10 +10,20 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from assets.market_research import all_sites_tags, register_sites, source_sites
 from assets.market_research.assets import market_research_assets
 from orchestration_project.research.evaluation import score_products
 from resources.environment import local_resources
 from resources.fetching import BrowserFetcher, HttpFetcher
+
+PER_SITE_ASSETS = [
+    "discovered_pages",
+    "page_snapshots",
+    "fetch_attempts",
+    "extracted_facts",
+    "fact_quarantine",
+]
+PER_SITE_TABLES = ["discovered_pages", "page_snapshots", "extracted_facts"]
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +45,42 @@ def run(demo_world: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         allow_private_hosts=["127.0.0.1"],
     )
     with dg.instance_for_test() as instance:
-        result = dg.materialize(market_research_assets, resources=resources, instance=instance)
+        sites = register_sites(instance, source_sites(resources["market_sources"]))
+        result = dg.materialize(
+            market_research_assets,
+            resources=resources,
+            instance=instance,
+            tags=all_sites_tags(sites),
+        )
         checks = result.get_asset_check_evaluations()
         mats = {
             e.asset_key.to_user_string(): e.event_specific_data.materialization
             for e in result.get_asset_materialization_events()
         }
+        # Re-run one site alone: its partitions of the per-site assets, nothing else.
+        before = {
+            t: resources["warehouse"].read_table(t, schema="market_research")
+            for t in PER_SITE_TABLES
+        }
+        one = dg.materialize(
+            market_research_assets,
+            selection=PER_SITE_ASSETS,
+            resources=resources,
+            instance=instance,
+            partition_key=sites[1],
+        )
+        after = {
+            t: resources["warehouse"].read_table(t, schema="market_research")
+            for t in PER_SITE_TABLES
+        }
+        partitions = instance.get_materialized_partitions(dg.AssetKey("discovered_pages"))
     wh = resources["warehouse"]
     return {
+        "sites": sites,
+        "one": one,
+        "before": before,
+        "after": after,
+        "partitions": partitions,
         "result": result,
         "checks": checks,
         "mats": mats,
@@ -209,3 +247,28 @@ def test_brands_are_named_from_the_sites_own_titles(run: dict[str, Any]) -> None
     for site_url, slug in _site_slugs(world).items():
         shown = set(matrix.loc[matrix["site"] == site_url, "brand"])
         assert len(shown) == 1 and brand_of[slug] in shown.pop(), slug
+
+
+def test_one_site_reruns_alone_and_replaces_only_its_own_rows(run: dict[str, Any]) -> None:
+    """Per-source work is visible and re-runnable: one partition per competitor site."""
+    sites, one = run["sites"], run["one"]
+    assert len(sites) == 5
+    assert one.success
+    assert set(run["partitions"]) == set(sites)  # every site's partition materialised
+    rerun = sites[1]
+    done = {
+        (e.asset_key.to_user_string(), e.partition) for e in one.get_asset_materialization_events()
+    }
+    # nothing but that site's partitions ran (plus the agents' actions they reported)
+    assert done - {("agent_actions", None)} == {(a, rerun) for a in PER_SITE_ASSETS}
+    for table in PER_SITE_TABLES:
+        before, after = run["before"][table], run["after"][table]
+        others_before = before[before["site"] != rerun].sort_values(list(before.columns)[:3])
+        others_after = after[after["site"] != rerun].sort_values(list(after.columns)[:3])
+        # the other sites' rows are untouched ...
+        assert others_after["crawl_id"].tolist() == others_before["crawl_id"].tolist(), table
+        assert len(others_after) == len(others_before), table
+        # ... and the re-run site's rows come from the new run's own crawl
+        mine = after[after["site"] == rerun]
+        assert len(mine) > 0 and set(mine["crawl_id"]) == {one.run_id}, table
+        assert not set(before.loc[before["site"] == rerun, "crawl_id"]) & {one.run_id}

@@ -269,3 +269,23 @@ def test_the_remedy_sensor_turns_a_failed_check_of_a_successful_run_into_an_inci
     done = healer.incident(inc.incident_id)
     assert done.status == "recovered" and done.time_to_recover_s > 0
     assert "**recovered**" in (reports / f"{inc.incident_id}.md").read_text()
+
+
+def test_a_recovery_covers_the_same_site_partitions_as_the_failed_run() -> None:
+    from sensors.operations import _partition_tags
+
+    ranged = dg.DagsterRun(
+        job_name="market_research_job",
+        run_id="r1",
+        tags={
+            "dagster/asset_partition_range_start": "http://a",
+            "dagster/asset_partition_range_end": "http://e",
+            "domain": "market_research",
+        },
+    )
+    assert _partition_tags(ranged) == {
+        "dagster/asset_partition_range_start": "http://a",
+        "dagster/asset_partition_range_end": "http://e",
+    }
+    single = dg.DagsterRun(job_name="j", run_id="r2", tags={"dagster/partition": "http://b"})
+    assert _partition_tags(single) == {"dagster/partition": "http://b"}
