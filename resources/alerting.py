@@ -9,6 +9,14 @@ people and machines, and the Dagster resource that configures them.
   Block Kit blocks by severity; handles ``{"ok": false, "error": ...}`` answers and HTTP 429
   with ``Retry-After``.
 
+Why our own Slack code rather than ``slack_sdk``: its ``WebClient`` retries only dropped
+connections by default (429 with ``Retry-After`` needs an opt-in handler, with no cap on the wait,
+and ``ok: false`` errors such as ``internal_error`` are never retried), and it uses its own
+urllib transport. ``SlackSink`` is one ``chat.postMessage`` call on the shared
+:mod:`resources.retry` policy (capped ``Retry-After``, jitter, the same rules as
+:class:`WebhookSink`), redacts the token from every error, and is tested against a loopback
+server speaking the Web API.
+
 :class:`AlertingResource` builds the sinks from configuration (Slack only when a token is set)
 and delivers every notification to every sink: one failing sink never stops the others, and
 each attempt comes back as a :class:`DeliveryResult`.

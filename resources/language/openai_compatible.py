@@ -5,6 +5,13 @@ honouring ``Retry-After`` (:mod:`resources.retry`); computes token and cost usag
 response's ``usage``. Scraped text travels inside ``<untrusted_document>`` delimiters (any
 delimiter inside it neutralised) under a system message that declares it data and tells the model
 to ignore any instructions in it. Errors never show the API key.
+
+Why our own code rather than the ``openai`` client: the client would give the same retry rules
+(408/409/429/5xx, time-outs, ``Retry-After``) and also works against a ``base_url`` test server,
+but we use one endpoint, ``POST /chat/completions``, in about 60 lines of httpx on the shared
+:mod:`resources.retry` policy (one configuration and one tested behaviour with the alert sinks,
+``Retry-After`` capped by ``max_retry_after_s``). The untrusted-text wrapping, the JSON parsing and
+the cost accounting are ours either way. Revisit if we need streaming, tool calls or Azure auth.
 """
 
 from __future__ import annotations

@@ -1,4 +1,13 @@
-"""Links of a page and the relevance of a link before it is fetched."""
+"""Links of a page and the relevance of a link before it is fetched.
+
+URL canonicalisation of the links lives in :func:`extract_links`: resolve against ``<base href>``,
+drop tab/newline characters and the fragment, keep http(s) only, percent-quote unsafe characters.
+Why our own code: on the 1,009 hrefs of the demo world, ``w3lib.url.safe_url_string``,
+``w3lib.url.canonicalize_url`` and ``courlan.normalize_url`` give exactly our URLs. They differ on
+edge cases: both lower-case the host (we do not), and ``canonicalize_url`` / ``courlan`` also sort
+query parameters (courlan drops ``utm_*`` ones), which changes a frontier URL's identity. Our part
+is a few lines of ``urllib.parse``; what makes it a link (scheme filter, hidden elements) is ours.
+"""
 
 from __future__ import annotations
 

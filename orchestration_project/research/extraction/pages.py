@@ -1,4 +1,9 @@
-"""Whole-page extraction: the three layers, page kind, relevance, date, links, JS detection."""
+"""Whole-page extraction: the three layers, page kind and relevance.
+
+Dates live in :mod:`~orchestration_project.research.extraction.dates` and JavaScript-shell
+detection in :mod:`~orchestration_project.research.extraction.javascript`; their public names are
+re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,16 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import lxml.html
 from lxml.html import HtmlElement
 
-from orchestration_project.common.time import aware
+from orchestration_project.research.extraction.dates import find_published, parse_date
 from orchestration_project.research.extraction.dom import (
-    class_tokens,
     clean_tree,
     el_text,
-    iter_elements,
     parse_html,
     visible_text,
 )
@@ -33,6 +36,7 @@ from orchestration_project.research.extraction.facts import (
     dedupe_facts,
     norm_space,
 )
+from orchestration_project.research.extraction.javascript import _needs_js, needs_javascript
 from orchestration_project.research.extraction.links import (
     _vocab,
     _words,
@@ -124,88 +128,6 @@ _KIND_BASE = {
     "other": 0.4,
     "noise": 0.05,
 }
-_MONTHS = {
-    m: i + 1
-    for i, ms in enumerate(
-        [
-            ("jan", "january", "januar", "janvier", "enero"),
-            ("feb", "february", "februar", "février", "febrero"),
-            ("mar", "march", "märz", "mars", "marzo"),
-            ("apr", "april", "avril", "abril"),
-            ("may", "mai", "mayo"),
-            ("jun", "june", "juni", "juin", "junio"),
-            ("jul", "july", "juli", "juillet", "julio"),
-            ("aug", "august", "août", "agosto"),
-            ("sep", "sept", "september", "septembre", "septiembre"),
-            ("oct", "october", "oktober", "octobre", "octubre"),
-            ("nov", "november", "novembre", "noviembre"),
-            ("dec", "december", "dezember", "décembre", "diciembre"),
-        ]
-    )
-    for m in ms
-}
-_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DATE_PATTERNS = [
-    re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?"),
-    re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I),
-    re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\.?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", re.I),
-    re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b"),
-]
-_DATE_META = (
-    "article:published_time",
-    "og:published_time",
-    "published_time",
-    "datepublished",
-    "publish-date",
-    "publish_date",
-    "publishdate",
-    "pubdate",
-    "date",
-    "dc.date",
-    "dc.date.issued",
-    "dcterms.created",
-    "dcterms.date",
-    "sailthru.date",
-    "parsely-pub-date",
-    "article.published",
-    "cxenseparse:recs:publishtime",
-)
-_APP_IDS = frozenset(
-    {
-        "app",
-        "root",
-        "__next",
-        "__nuxt",
-        "___gatsby",
-        "svelte",
-        "main-app",
-        "application",
-        "react-root",
-        "app-root",
-        "vue-app",
-        "ember-app",
-        "spa-root",
-    }
-)
-_LOADING = re.compile(
-    r"^(?:loading|please wait|chargement|cargando|laden|wird geladen|fetching)\W*$", re.I
-)
-_NOSCRIPT_WARN = re.compile(
-    r"enable javascript|javascript (?:is )?(?:disabled|required|must be enabled)|"
-    r"requires? javascript|turn on javascript|need(?:s)? (?:to enable )?javascript|"
-    r"without javascript|activate javascript",
-    re.I,
-)
-_FETCH_JS = re.compile(
-    r"\bfetch\s*\(|XMLHttpRequest|\$\.(?:get|getJSON|ajax|post)\s*\(|\baxios\b|\.json\s*\(\s*\)"
-    r"|new\s+EventSource|graphql",
-    re.I,
-)
-_DOM_WRITE_JS = re.compile(
-    r"innerHTML|outerHTML|appendChild|insertAdjacentHTML|textContent\s*=|innerText\s*=|"
-    r"createElement|\.append\s*\(|\.html\s*\(|\brender\s*\(|replaceChildren|hydrate",
-    re.I,
-)
 
 
 @dataclass
@@ -219,192 +141,6 @@ class PageSignals:
     dom: DomResult | None = None
     facts: list[ExtractedFact] = field(default_factory=list)
     published: datetime | None = None
-
-
-# -- dates ------------------------------------------------------------------------------------
-def parse_date(value: str | None) -> datetime | None:
-    """Parse an ISO or "March 5, 2024" / "5 March 2024" / "05.03.2024" date (UTC if naive).
-
-    Args:
-        value: the text.
-
-    Returns:
-        A timezone-aware datetime, or None.
-    """
-    if not value:
-        return None
-    v = value.strip()
-    try:
-        iso = v.replace("Z", "+00:00")
-        if re.match(r"^\d{4}-\d{2}-\d{2}", iso):
-            dt = datetime.fromisoformat(iso[:32])
-            return aware(dt)
-    except ValueError:
-        pass
-    for i, rx in enumerate(_DATE_PATTERNS):
-        m = rx.search(v)
-        if not m:
-            continue
-        try:
-            if i == 0:
-                y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
-                hh = int(m.group(4) or 0)
-                mm = int(m.group(5) or 0)
-                return datetime(y, mo, d, hh, mm, tzinfo=UTC)
-            if i == 1:
-                mo, d, y = _MONTHS[m.group(1).lower()], int(m.group(2)), int(m.group(3))
-            elif i == 2:
-                d, mo, y = int(m.group(1)), _MONTHS[m.group(2).lower()], int(m.group(3))
-            else:
-                d, mo, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
-            if 1900 <= y <= 2100:
-                return datetime(y, mo, d, tzinfo=UTC)
-        except (ValueError, KeyError):
-            continue
-    return None
-
-
-def find_published(
-    raw_root: HtmlElement, clean_root: HtmlElement, structured_date: str | None = None
-) -> datetime | None:
-    """The article date: meta tags, JSON-LD ``datePublished``, ``<time>``, or a date near the top.
-
-    Args:
-        raw_root: the original document (meta tags).
-        clean_root: the cleaned document (visible ``<time>`` and text).
-        structured_date: ``datePublished`` from structured data, if any.
-
-    Returns:
-        The date, or None.
-    """
-    metas: dict[str, str] = {}
-    for m in raw_root.iter("meta"):
-        key = (m.get("property") or m.get("name") or m.get("itemprop") or "").strip().lower()
-        if key and m.get("content") and key not in metas:
-            metas[key] = m.get("content") or ""
-    for key in _DATE_META:
-        if key in metas:
-            d = parse_date(metas[key])
-            if d:
-                return d
-    if structured_date:
-        d = parse_date(structured_date)
-        if d:
-            return d
-    for el in clean_root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        if el.get("itemprop") == "datePublished":
-            d = parse_date(el.get("content") or el.get("datetime") or el_text(el))
-            if d:
-                return d
-    scopes = list(clean_root.iter("article")) + list(clean_root.iter("main"))
-    for scope in [*scopes, clean_root]:
-        t = scope.find(".//time")
-        if t is not None:
-            d = parse_date(t.get("datetime") or el_text(t))
-            if d:
-                return d
-    body = clean_root.find("body")
-    top = el_text(body if body is not None else clean_root, lines=True)[:800]
-    for line in top.split("\n"):
-        if re.search(r"\b(?:published|posted|updated|on|by)\b", line, re.I) or len(line) < 60:
-            d = parse_date(line)
-            if d:
-                return d
-    return None
-
-
-# -- JavaScript detection ---------------------------------------------------------------------
-def _needs_js(raw_root: HtmlElement, clean_root: HtmlElement, text: str) -> tuple[bool, str]:
-    scripts = list(raw_root.iter("script"))
-    code_scripts = [s for s in scripts if "json" not in (s.get("type") or "").lower()]
-    inline = " ".join(s.text or "" for s in code_scripts)
-    n_text = len(re.sub(r"\s+", " ", text).strip())
-    body = raw_root.find("body")
-    scope = body if body is not None else raw_root
-    reasons: list[str] = []
-    # empty application roots
-    for el in iter_elements(scope):
-        eid = (el.get("id") or "").lower()
-        marker = eid in _APP_IDS or any(
-            a in el.attrib for a in ("data-reactroot", "ng-app", "ng-version", "data-v-app")
-        )
-        if marker:
-            inner = norm_space(el.text_content())
-            if not inner or _LOADING.match(inner):
-                reasons.append(f"empty application container #{eid or el.tag}")
-                break
-    loading = [
-        el
-        for el in iter_elements(scope)
-        if _LOADING.match(norm_space(el.text_content()) or "-")
-        or ({"spinner", "loader", "skeleton"} & set(class_tokens(el)) and not el_text(el))
-    ]
-    if loading:
-        reasons.append("loading placeholder")
-    if any(_NOSCRIPT_WARN.search(el_text(ns)) for ns in raw_root.iter("noscript")):
-        reasons.append("<noscript> asks for JavaScript")
-    fetches = bool(_FETCH_JS.search(inline)) and bool(_DOM_WRITE_JS.search(inline))
-    json_call = bool(re.search(r"\(\s*['\"][^'\"]+\.json['\"]", inline))
-    if fetches:
-        reasons.append("script fetches data and writes the page")
-    elif json_call:
-        reasons.append("script loads a JSON document")
-    referenced = set(
-        re.findall(
-            r"getElementById\(\s*['\"]([\w-]+)['\"]|querySelector(?:All)?\(\s*['\"]#([\w-]+)",
-            inline,
-        )
-    )
-    ref_ids = {a or b for a, b in referenced}
-    empty_slots = []
-    for el in iter_elements(scope):
-        eid = el.get("id")
-        if not eid or el.tag in ("script", "img", "input", "br", "hr", "iframe", "canvas"):
-            continue
-        inner = norm_space(el.text_content())
-        if (not inner or _LOADING.match(inner)) and len(el) == 0:
-            empty_slots.append(eid)
-    ref_empty = [e for e in empty_slots if e in ref_ids]
-    if ref_empty:
-        reasons.append(f"script fills empty #{ref_empty[0]}")
-    has_scripts = bool(code_scripts)
-    # Something must still be missing (an empty container or a placeholder): once a browser has
-    # filled the page, the same scripts and <noscript> text no longer mean "needs JavaScript".
-    empty = bool(ref_empty or loading or empty_slots)
-    if has_scripts and n_text < 50:
-        return True, f"almost no visible text ({n_text} chars) and scripts; " + "; ".join(reasons)
-    if any(r.startswith("empty application container") for r in reasons):
-        return True, "; ".join(reasons)
-    if n_text < 300 and has_scripts and empty:
-        if empty_slots and not ref_empty:
-            reasons.append(f"empty containers ({', '.join(empty_slots[:3])})")
-        return True, f"little visible text ({n_text} chars); " + "; ".join(reasons)
-    if (fetches or json_call) and (ref_empty or loading):
-        return True, "; ".join(reasons)
-    if "<noscript> asks for JavaScript" in reasons and n_text < 600 and empty:
-        return True, f"little visible text ({n_text} chars); " + "; ".join(reasons)
-    return False, f"server-rendered: {n_text} chars of visible text"
-
-
-def needs_javascript(html: str) -> tuple[bool, str]:
-    """Whether a page's HTML is a shell that only JavaScript fills (route it to a browser).
-
-    True for very little visible text next to scripts, an empty application container
-    (``<div id="app"></div>``), "Loading…" placeholders with a data-fetching script, a script
-    that fetches JSON and writes an empty element, or a ``<noscript>`` warning on a nearly empty
-    page. False for ordinary server-rendered pages.
-
-    Args:
-        html: the HTML as fetched over plain HTTP.
-
-    Returns:
-        ``(needs_js, reason)``.
-    """
-    raw = parse_html(html)
-    clean = clean_tree(raw)
-    return _needs_js(raw, clean.root, visible_text(clean.root))
 
 
 # -- classification ---------------------------------------------------------------------------
