@@ -35,6 +35,24 @@ def _print(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _rows(metadata: Any) -> Any:
+    """A table's row count from its materialization metadata, if it reports one."""
+    value = metadata.get("dagster/row_count") or metadata.get("row_count")
+    return None if value is None else value.value
+
+
+def _first_partition(logs: list[Any], key: Any) -> str | None:
+    """The first partition of ``key`` materialised in ``logs`` (a range run yields one
+    materialization per site partition, all with the same table metadata)."""
+    for rec in logs:
+        ev = rec.dagster_event
+        if ev is not None and ev.is_step_materialization:
+            mat = ev.event_specific_data.materialization
+            if mat.asset_key == key:
+                return mat.partition
+    return None
+
+
 def _follow(instance: Any, run_id: str, stop: threading.Event, t0: float) -> None:
     """Print step and check events of a run as they happen."""
     from dagster import DagsterEventType
@@ -66,8 +84,10 @@ def _follow(instance: Any, run_id: str, stop: threading.Event, t0: float) -> Non
                 _print(f"{t} ✘ {ev.step_key}: {ev.event_specific_data.error.message.strip()}")
             elif ev.event_type == DagsterEventType.ASSET_MATERIALIZATION:
                 mat = ev.event_specific_data.materialization
-                rows = mat.metadata.get("row_count")
-                extra = f" ({rows.value} rows)" if rows is not None else ""
+                if mat.partition and mat.partition != _first_partition(logs, mat.asset_key):
+                    continue  # one line per asset, not per site partition
+                rows = _rows(mat.metadata)
+                extra = f" ({rows} rows)" if rows is not None else ""
                 _print(f"{t}   materialised {mat.asset_key.to_user_string()}{extra}")
             else:
                 chk = ev.event_specific_data
@@ -145,16 +165,18 @@ def _summarise(instance: Any, run_id: str, success: bool, wall: float) -> None:
     checks = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
     _print("")
     _print(f"{'SUCCESS' if success else 'FAILED'}: market_research_job in {wall:.1f} s")
-    _print(f"assets materialised: {len(mats)}")
-    report = None
+    by_asset: dict[str, tuple[Any, int]] = {}
     for rec in mats:
         mat = rec.dagster_event.event_specific_data.materialization
-        md = mat.metadata
-        rows = md.get("row_count")
-        _print(
-            f"  - {mat.asset_key.to_user_string():<22} "
-            f"{str(rows.value) + ' rows' if rows is not None else ''}"
-        )
+        name = mat.asset_key.to_user_string()
+        seen = by_asset.get(name)
+        by_asset[name] = (mat.metadata, (seen[1] if seen else 0) + bool(mat.partition))
+    _print(f"assets materialised: {len(by_asset)}")
+    report = None
+    for name, (md, partitions) in by_asset.items():
+        rows = _rows(md)
+        parts = f", {partitions} site partitions" if partitions else ""
+        _print(f"  - {name:<22} {str(rows) + ' rows' if rows is not None else ''}{parts}")
         if "report_html" in md:
             report = md["report_html"].value
     passed = sum(1 for c in checks if c.dagster_event.event_specific_data.passed)

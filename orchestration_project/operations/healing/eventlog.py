@@ -34,6 +34,17 @@ class RunFailure:
     at: datetime
 
 
+def _engine_error(instance: dg.DagsterInstance, run_id: str) -> Any:
+    """The last error an engine event of ``run_id`` carries (None: none does)."""
+    found = None
+    for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = rec.dagster_event.event_specific_data if rec.dagster_event else None
+        err = getattr(data, "error", None)
+        if err is not None:
+            found = root_error(err)
+    return found
+
+
 def read_run_failure(instance: dg.DagsterInstance, run_id: str) -> RunFailure:
     """The first step failure (else the run failure) of ``run_id``, with its class."""
     run = instance.get_run_by_id(run_id)
@@ -63,6 +74,11 @@ def read_run_failure(instance: dg.DagsterInstance, run_id: str) -> RunFailure:
         at, step = rec.timestamp, ev.step_key
         if ev.event_type == ET.RUN_FAILURE and err is None:
             cls = "RunFailure"
+            # A run failed from outside its execution (its code would not load, its worker
+            # died): the cause is in the engine event that reported it.
+            engine = _engine_error(instance, run_id)
+            if engine is not None:
+                cls, msg = engine.cls_name or cls, (engine.message or msg).strip()
     kind = classify_failure(cls, msg)
     return RunFailure(
         run_id=run_id,

@@ -376,6 +376,8 @@ class Healer:
                         consistency="passed",
                     )
             self._close(inc.incident_id, status=None)
+            if not failed:
+                self._restore_concurrency(inc.incident_id)
             done = self.incident(inc.incident_id)
             self.notify(
                 {
@@ -419,6 +421,23 @@ class Healer:
             if row is None or (row.detail or {}).get("launched_run_id"):
                 continue
             self.mark_launched(int(action_id), rec.dagster_run.run_id)
+
+    def _restore_concurrency(self, incident_id: str) -> None:
+        """After a verified recovery, give the job back the fan-out the incident's remedy took
+        away (unless someone changed the setting since): lowering it was a remedy for that
+        incident, not a permanent setting."""
+        acts = self.actions(incident_id)
+        lowered = acts[acts["action"] == LOWER_CONCURRENCY]
+        if lowered.empty:
+            return
+        first, last = lowered.iloc[0]["detail"] or {}, lowered.iloc[-1]["detail"] or {}
+        job, before, after = first.get("job"), first.get("before"), last.get("after")
+        key = f"max_parallel:{job}"
+        if not job or before is None or int(self.settings.get(key, -1)) != int(after):
+            return
+        self.settings.set(key, int(before), reason=f"incident {incident_id} recovered")
+        with self.store.transaction() as conn:
+            self._act(conn, incident_id, "restore_concurrency", job=job, value=int(before))
 
     def _close(self, incident_id: str, *, status: str | None) -> None:
         with self.store.transaction() as conn:

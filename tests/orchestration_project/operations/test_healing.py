@@ -7,6 +7,7 @@ whose outcome the run config decides. Runs execute in this process on a real tem
 instance; the healer's state lives in a real SQLite coordination store.
 """
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -224,6 +225,17 @@ def test_resource_exhaustion_halves_the_jobs_concurrency_then_reexecutes(
     acts = healer.actions(inc.incident_id)
     steps = [(d["before"], d["after"]) for d in acts[acts["action"] == LOWER_CONCURRENCY]["detail"]]
     assert steps == [(4, 2), (2, 1), (1, 1)]
+
+    # Regression: the lowered fan-out used to stay for ever. The next re-execution succeeds;
+    # once its recovery is verified, the job gets its fan-out back.
+    clock.advance(600)
+    [recovery] = reexecution.run_due(healer, instance, launcher)
+    assert instance.get_run_by_id(recovery).status == dg.DagsterRunStatus.SUCCESS
+    [done] = healer.check_recoveries(instance)
+    assert done.status == "recovered"
+    assert settings.max_parallel(JOB, 4) == 4
+    acts = healer.actions(inc.incident_id)
+    assert acts[acts["action"] == "restore_concurrency"].iloc[0]["detail"]["value"] == 4
 
 
 @pytest.mark.parametrize(
@@ -729,3 +741,25 @@ def test_a_failed_check_of_a_successful_run_opens_an_upstream_data_incident_unti
         text = path.read_text()
         assert "check healing_flaky_consistent FAILED" in text  # from the run's event log
         assert "check_failed" in text and "recovered" in text
+
+
+def test_a_run_failed_from_outside_is_classified_by_its_engine_error(instance) -> None:
+    # Regression: a run whose code would not load is marked failed "from outside the execution
+    # context"; the incident said RunFailure with that generic message, and the ImportError the
+    # run worker reported in an engine event was lost.
+    from dagster._core.events import EngineEventData
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    run = instance.create_run_for_job(healing_job_def(), run_config=run_config("connect"))
+    try:
+        raise ImportError("cannot import name 'partitioned_by' from 'resources.warehouse'")
+    except ImportError:
+        error = serializable_error_info_from_exc_info(sys.exc_info())
+    instance.report_engine_event("could not load the job", run, EngineEventData(error=error))
+    instance.report_run_failed(run)
+
+    failure = read_run_failure(instance, run.run_id)
+
+    assert failure.error_class == "ImportError"
+    assert "partitioned_by" in failure.message
+    assert failure.failure_class == CODE
