@@ -62,7 +62,8 @@ def remedy_sensor(
     its action tag on a later tick): until then every tick requests it again under the same
     run key, which Dagster launches at most once, so a tick that dies between planning and
     submission loses nothing. The request carries Dagster's own parent/root run tags, so the
-    recovery joins the failed run's run group in the UI. The scan for failed checks of
+    failed run's page lists the recovery in its run group; the recovery's own page does not,
+    since Dagster 1.13 creates sensor runs with ``root_run_id=None``. The scan for failed checks of
     successful runs keeps its position in this sensor's cursor.
     """
     healer = Healer(coordination.store())

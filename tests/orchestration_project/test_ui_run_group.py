@@ -253,23 +253,39 @@ def test_the_failed_run_page_shows_its_recovery_in_the_run_group(
     # The run-group panel: the failed run as the group's root, then its recovery.
     panel = _between(body, "Re-executions (1)", "Preparing")
     assert panel, body[:2000]
+    assert failed in panel and "ROOT" in panel and recovery in panel, panel
     assert panel.index(failed) < panel.index("ROOT") < panel.index(recovery), panel
     # The step that failed, and only it, is listed as errored.
     errored = _between(body, "Errored (1)", "Succeeded").split()
     assert errored[:1] == [FAILING_STEP], body[:2000]
 
-    # The recovery's row leads to its own page: it succeeded, in the same group.
+    # The recovery's row in the panel leads to the recovery's own page: it succeeded.
     page.get_by_text(recovery, exact=True).first.click()
     page.wait_for_url(f"**/runs/{healed.recovery_run_id}**", timeout=30_000)
-    body = _wait_for_text(
-        page,
-        lambda b: (
-            "Success" in _between(b, "Runs\n/\n", "View job")
-            and failed in _between(b, "Re-executions", "Preparing")
-        ),
-    )
+    body = _wait_for_text(page, lambda b: "Success" in _between(b, "Runs\n/\n", "View job"))
     header = _between(body, "Runs\n/\n", "View job")
     assert header.startswith(recovery) and "Success" in header, body[:2000]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Product gap: the sensor daemon creates a RunRequest's run with root_run_id=None "
+    "(dagster/_daemon/sensor.py), and DagsterRun.root_run_id is a field, not read from the "
+    "dagster/root_run_id tag the remedy sensor sets. get_run_group(recovery) is therefore the "
+    "recovery alone and the UI shows no run group on the recovery's own page.",
+)
+def test_the_recovery_run_page_shows_the_same_run_group(
+    healed: World, webserver: str, page: Any, tmp_path: Path
+) -> None:
+    failed, recovery = healed.failed_run_id[:8], healed.recovery_run_id[:8]
+    page.goto(f"{webserver}/runs/{healed.recovery_run_id}", timeout=60_000)
+    # Ready once the step statuses have loaded; the run group query is answered by then.
+    _wait_for_text(page, lambda b: "Succeeded (4)" in b)
+    body = _wait_for_text(
+        page, lambda b: failed in _between(b, "Re-executions", "Preparing"), timeout_s=10
+    )
+    _skip_community_prompt(page)
+    page.screenshot(path=str(_shots_dir(tmp_path) / "recovery_run.png"), full_page=True)
     panel = _between(body, "Re-executions (1)", "Preparing")
     assert failed in panel and recovery in panel, body[:2000]
 
