@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "yes")
@@ -86,3 +93,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if module in SLOW_MODULES or name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+
+
+# -- shared set-ups ------------------------------------------------------------------------------
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+
+
+def demo_resources(world: Any, data: Path) -> dict[str, Any]:
+    """The local resources over a running demo world, with fetchers allowed on its ports only
+    and test-sized time limits."""
+    from resources.environment import local_resources
+    from resources.fetching import BrowserFetcher, HttpFetcher
+
+    base = int(world.allowed_hosts[0].split(":")[1])
+    resources = local_resources(data=data, demo_base_port=base)
+    limits = {"max_bytes": 1_000_000, "allow_private_hosts": ["127.0.0.1"]}
+    resources["http"] = HttpFetcher(timeout_s=2.0, allowed_domains=world.allowed_hosts, **limits)
+    resources["browser"] = BrowserFetcher(
+        timeout_s=4.0, allowed_domains=world.allowed_hosts, **limits
+    )
+    return resources
+
+
+@contextmanager
+def running_webserver(env: dict[str, str], *, timeout_s: float = 120) -> Iterator[str]:
+    """``dagster-webserver`` on a free loopback port over this repository's workspace, with
+    ``env`` added to the environment; yields its URL and stops it (its PID only) afterwards."""
+    port = free_base_port(1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagster_webserver", "-w", str(ROOT_DIR / "workspace.yaml")]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT_DIR,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode()[-2000:])
+            try:
+                if httpx.get(url + "/server_info", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the webserver did not come up in {timeout_s:.0f} s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

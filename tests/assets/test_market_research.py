@@ -13,8 +13,7 @@ import pytest
 from assets.market_research import all_sites_tags, register_sites, source_sites
 from assets.market_research.assets import market_research_assets
 from orchestration_project.research.evaluation import score_products
-from resources.environment import local_resources
-from resources.fetching import BrowserFetcher, HttpFetcher
+from tests.conftest import demo_resources
 
 PER_SITE_ASSETS = [
     "discovered_pages",
@@ -29,21 +28,7 @@ PER_SITE_TABLES = ["discovered_pages", "page_snapshots", "extracted_facts"]
 @pytest.fixture(scope="module")
 def run(demo_world: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data = tmp_path_factory.mktemp("data")
-    base = int(demo_world.allowed_hosts[0].split(":")[1])
-    resources = local_resources(data=data, demo_base_port=base)
-    allowed = demo_world.allowed_hosts
-    resources["http"] = HttpFetcher(
-        timeout_s=2.0,
-        max_bytes=1_000_000,
-        allowed_domains=allowed,
-        allow_private_hosts=["127.0.0.1"],
-    )
-    resources["browser"] = BrowserFetcher(
-        timeout_s=4.0,
-        max_bytes=1_000_000,
-        allowed_domains=allowed,
-        allow_private_hosts=["127.0.0.1"],
-    )
+    resources = demo_resources(demo_world, data)
     with dg.instance_for_test() as instance:
         sites = register_sites(instance, source_sites(resources["market_sources"]))
         result = dg.materialize(

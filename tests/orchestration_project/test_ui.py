@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +9,7 @@ import httpx
 import pytest
 
 from resources.fetching import find_chromium
-from tests.conftest import free_base_port
+from tests.conftest import running_webserver
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = [
@@ -31,47 +27,9 @@ ASSETS = [
 def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    port = free_base_port(1)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "ORCHESTRATION_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-w",
-            str(ROOT / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()[-2000:])
-            try:
-                if httpx.get(url + "/server_info", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("the webserver did not come up in 120 s")
+    env = {"DAGSTER_HOME": str(home), "ORCHESTRATION_DATA_DIR": str(tmp_path_factory.mktemp("d"))}
+    with running_webserver(env) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_the_lineage_is_served_by_the_graphql_api(webserver: str) -> None:

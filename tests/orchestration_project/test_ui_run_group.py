@@ -12,9 +12,6 @@ per site.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,18 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import httpx
 import pytest
 
 from assets.market_research import all_sites_tags, register_sites, source_sites
 from assets.market_research.assets import market_research_assets
 from orchestration_project.operations.faults import CONNECTION_REFUSED
 from orchestration_project.operations.healing import ROOT_TAG, Healer
-from resources.environment import local_resources
 from resources.faults import FaultInjection
-from resources.fetching import BrowserFetcher, HttpFetcher, find_chromium
+from resources.fetching import find_chromium
 from sensors.operations import remedy_sensor
-from tests.conftest import free_base_port
+from tests.conftest import demo_resources, running_webserver
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(170)]
 
@@ -74,20 +69,7 @@ def healed(demo_world: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     data = tmp_path_factory.mktemp("data")
     base = int(demo_world.allowed_hosts[0].split(":")[1])
-    resources = local_resources(data=data, demo_base_port=base)
-    allowed = demo_world.allowed_hosts
-    resources["http"] = HttpFetcher(
-        timeout_s=2.0,
-        max_bytes=1_000_000,
-        allowed_domains=allowed,
-        allow_private_hosts=["127.0.0.1"],
-    )
-    resources["browser"] = BrowserFetcher(
-        timeout_s=4.0,
-        max_bytes=1_000_000,
-        allowed_domains=allowed,
-        allow_private_hosts=["127.0.0.1"],
-    )
+    resources = demo_resources(demo_world, data)
     ledger = str(data / "faults.jsonl")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         sites = register_sites(instance, source_sites(resources["market_sources"]))
@@ -141,52 +123,13 @@ def healed(demo_world: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def webserver(healed: World) -> Iterator[str]:
-    port = free_base_port(1)
     env = {
-        **os.environ,
         "DAGSTER_HOME": str(healed.home),
         "ORCHESTRATION_DATA_DIR": str(healed.data),
         "DEMO_WORLD_BASE_PORT": str(healed.base_port),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-w",
-            str(ROOT / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()[-2000:])
-            try:
-                if httpx.get(url + "/server_info", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("the webserver did not come up in 90 s")
+    with running_webserver(env, timeout_s=90) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.fixture
