@@ -41,18 +41,6 @@ def _rows(metadata: Any) -> Any:
     return None if value is None else value.value
 
 
-def _first_partition(logs: list[Any], key: Any) -> str | None:
-    """The first partition of ``key`` materialised in ``logs`` (a range run yields one
-    materialization per site partition, all with the same table metadata)."""
-    for rec in logs:
-        ev = rec.dagster_event
-        if ev is not None and ev.is_step_materialization:
-            mat = ev.event_specific_data.materialization
-            if mat.asset_key == key:
-                return mat.partition
-    return None
-
-
 def _follow(instance: Any, run_id: str, stop: threading.Event, t0: float) -> None:
     """Print step and check events of a run as they happen."""
     from dagster import DagsterEventType
@@ -65,6 +53,7 @@ def _follow(instance: Any, run_id: str, stop: threading.Event, t0: float) -> Non
         DagsterEventType.ASSET_MATERIALIZATION,
     }
     seen = 0
+    announced: set[Any] = set()  # partitioned assets already printed
     while True:
         done = stop.is_set()
         try:
@@ -84,8 +73,9 @@ def _follow(instance: Any, run_id: str, stop: threading.Event, t0: float) -> Non
                 _print(f"{t} ✘ {ev.step_key}: {ev.event_specific_data.error.message.strip()}")
             elif ev.event_type == DagsterEventType.ASSET_MATERIALIZATION:
                 mat = ev.event_specific_data.materialization
-                if mat.partition and mat.partition != _first_partition(logs, mat.asset_key):
+                if mat.partition and mat.asset_key in announced:
                     continue  # one line per asset, not per site partition
+                announced.add(mat.asset_key)
                 rows = _rows(mat.metadata)
                 extra = f" ({rows} rows)" if rows is not None else ""
                 _print(f"{t}   materialised {mat.asset_key.to_user_string()}{extra}")

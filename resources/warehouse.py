@@ -85,6 +85,13 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def table_exists(self, table: str, *, schema: str = "main") -> bool:
         """Whether ``schema.table`` exists."""
 
+    def row_count(self, table: str, *, schema: str = "main") -> int:
+        """Rows in ``schema.table`` (0 when it does not exist yet)."""
+        if not self.table_exists(table, schema=schema):
+            return 0
+        sql = f'SELECT COUNT(*) AS n FROM "{_ident(schema)}"."{_ident(table)}"'
+        return int(self.query(sql)["n"].iloc[0])
+
 
 class DuckDBWarehouse(Warehouse):
     """The embedded warehouse: a DuckDB file, safe for parallel steps in several processes.
@@ -342,6 +349,25 @@ def table_metadata(df: pd.DataFrame, *, schema: str, table: str) -> dict[str, An
         "dagster/row_count": len(df),
         "dagster/column_schema": dg.TableSchema(columns=columns),
     }
+
+
+def report_side_table(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    key: dg.AssetKey | str,
+    rows: pd.DataFrame,
+    *,
+    schema: str,
+    **extra: Any,
+) -> None:
+    """Report a table a step wrote beside its own output (appended or upserted ``rows``) as a
+    materialization of the asset ``key``, with the table's row count and column schema."""
+    key = dg.AssetKey.from_coercible(key)
+    table = key.path[-1]
+    meta: dict[str, Any] = table_metadata(rows, schema=schema, table=table)
+    meta["dagster/row_count"] = warehouse.row_count(table, schema=schema)
+    meta["rows_written"] = len(rows)
+    context.log_event(dg.AssetMaterialization(asset_key=key, metadata={**meta, **extra}))
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):

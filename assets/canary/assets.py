@@ -26,7 +26,7 @@ from resources.coordination import CoordinationResource
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, FetchResult, HttpFetcher
 from resources.sources import MarketSources
-from resources.warehouse import WAREHOUSE_POOL, Warehouse, table_metadata
+from resources.warehouse import WAREHOUSE_POOL, Warehouse, report_side_table
 
 GROUP = "canary"
 JOB_NAME = "canary_job"
@@ -49,19 +49,6 @@ class SourceUnavailableError(RuntimeError):
 
 def _breakers(coordination: CoordinationResource) -> CircuitBreakers:
     return CircuitBreakers(coordination.store())
-
-
-def _report_table(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, key: dg.AssetKey, rows: pd.DataFrame
-) -> None:
-    """Report a table this step wrote beside its output as a materialization of ``key``."""
-    table = key.path[-1]
-    meta = table_metadata(rows, schema=GROUP, table=table)
-    meta["dagster/row_count"] = int(
-        warehouse.query(f'SELECT COUNT(*) AS n FROM "{GROUP}".{table}')["n"][0]
-    )
-    meta["rows_written"] = len(rows)
-    context.log_event(dg.AssetMaterialization(asset_key=key, metadata=meta))
 
 
 @dg.asset(
@@ -159,7 +146,7 @@ def pages(
         warehouse.upsert_rows(
             "fetch_attempts", frame, key="crawl_id", keys=[context.run.run_id], schema=GROUP
         )
-        _report_table(context, warehouse, FETCH_ATTEMPTS_KEY, frame)
+        report_side_table(context, warehouse, FETCH_ATTEMPTS_KEY, frame, schema=GROUP)
     if failures:
         raise SourceUnavailableError(
             f"{len(failures)} of {len(plan)} source(s) failed: " + "; ".join(failures)
@@ -258,7 +245,7 @@ def fact_history(
     root = logical_root_run_id(context.run)
     rows = facts.assign(run_id=root)[HISTORY_KEY + ["source"]]
     warehouse.upsert_rows("fact_history_rows", rows, key="run_id", keys=[root], schema=GROUP)
-    _report_table(context, warehouse, HISTORY_ROWS_KEY, rows)
+    report_side_table(context, warehouse, HISTORY_ROWS_KEY, rows, schema=GROUP)
     history = (
         warehouse.read_table("fact_history_rows", schema=GROUP)
         if warehouse.table_exists("fact_history_rows", schema=GROUP)

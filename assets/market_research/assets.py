@@ -62,7 +62,7 @@ from resources.warehouse import (
     Warehouse,
     in_schema,
     partitioned_by,
-    table_metadata,
+    report_side_table,
 )
 
 # Single-run backfills of partitioned assets are "beta" in Dagster 1.13; they are what keeps a
@@ -99,6 +99,13 @@ PER_SITE: dict[str, Any] = {
     "backfill_policy": dg.BackfillPolicy.single_run(),
 }
 SITE_TABLE = {**TABLE, **partitioned_by("site")}  # a site's partition = its rows
+
+
+def _site_table(description: str, *more_kinds: str) -> dg.AssetOut:
+    """An output of a per-site step: a table in schema market_research, partitioned by site."""
+    return dg.AssetOut(
+        kinds={"python", "duckdb", *more_kinds}, metadata=SITE_TABLE, description=description
+    )
 
 
 class ResearchConfig(dg.Config):
@@ -140,12 +147,8 @@ def _persist_actions(
     if df.empty:
         return
     warehouse.write_table(AGENT_ACTIONS, df, schema=GROUP, mode="append")
-    total = int(warehouse.query(f'SELECT COUNT(*) AS n FROM "{GROUP}".{AGENT_ACTIONS}')["n"][0])
-    meta = table_metadata(df, schema=GROUP, table=AGENT_ACTIONS)
-    meta["dagster/row_count"] = total
-    meta["rows_appended"] = len(df)
-    meta["by_step"] = context.op.name  # which agent step wrote these rows
-    context.log_event(dg.AssetMaterialization(asset_key=AGENT_ACTIONS, metadata=meta))
+    # by_step: which agent step wrote these rows
+    report_side_table(context, warehouse, AGENT_ACTIONS, df, schema=GROUP, by_step=context.op.name)
 
 
 def _action_metadata(recorder: ActionRecorder) -> dict[str, Any]:
@@ -311,17 +314,13 @@ def discovered_pages(
 @dg.multi_asset(
     group_name=GROUP,
     outs={
-        "page_snapshots": dg.AssetOut(
-            kinds={"python", "duckdb"},
-            metadata=SITE_TABLE,
-            description="The captured content of every page fetched successfully, one row per "
+        "page_snapshots": _site_table(
+            "The captured content of every page fetched successfully, one row per "
             "distinct page: route (HTTP or the browser), size, latency and content hash; pages "
             "with identical content (``/`` and ``/index.html``) are kept once.",
         ),
-        FETCH_ATTEMPTS: dg.AssetOut(
-            kinds={"python", "duckdb"},
-            metadata=SITE_TABLE,
-            description="Every fetch attempt of every crawl, failed ones included: URL, route, "
+        FETCH_ATTEMPTS: _site_table(
+            "Every fetch attempt of every crawl, failed ones included: URL, route, "
             "outcome, status, latency. The router's history and the route learner's training "
             "data.",
         ),
@@ -409,17 +408,14 @@ def page_snapshots(
 @dg.multi_asset(
     group_name=GROUP,
     outs={
-        "extracted_facts": dg.AssetOut(
-            kinds={"python", "duckdb", "great_expectations"},
-            metadata=SITE_TABLE,
-            description="Facts the extractor agents found on the pages (products, prices with "
+        "extracted_facts": _site_table(
+            "Facts the extractor agents found on the pages (products, prices with "
             "currency and unit, features, ratings, reviews with sentiment), each with its "
             "source URL, method and confidence.",
+            "great_expectations",
         ),
-        FACT_QUARANTINE: dg.AssetOut(
-            kinds={"python", "duckdb"},
-            metadata=SITE_TABLE,
-            description="Extracted facts that failed validation, each with the reason "
+        FACT_QUARANTINE: _site_table(
+            "Extracted facts that failed validation, each with the reason "
             "(records in = accepted + quarantined).",
         ),
     },

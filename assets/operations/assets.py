@@ -71,12 +71,7 @@ def run_metadata(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "seconds": round(result.seconds, 3),
     }
     for name, key in RUN_TABLE_KEYS.items():
-        exists = warehouse.table_exists(name, schema=SCHEMA)
-        total = (
-            int(warehouse.query(f'SELECT COUNT(*) AS n FROM "{SCHEMA}".{name}')["n"][0])
-            if exists
-            else 0
-        )
+        total = warehouse.row_count(name, schema=SCHEMA)
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
@@ -204,11 +199,7 @@ def alerts(
             "alerts_judged": fp.true + fp.false,
         },
     )
-    evaluations = (
-        int(warehouse.query(f'SELECT COUNT(*) AS n FROM "{SCHEMA}".alert_evaluations')["n"][0])
-        if warehouse.table_exists("alert_evaluations", schema=SCHEMA)
-        else 0
-    )
+    evaluations = warehouse.row_count("alert_evaluations", schema=SCHEMA)
     yield dg.MaterializeResult(
         asset_key=ALERT_EVALUATIONS_KEY, metadata={"dagster/row_count": evaluations}
     )
