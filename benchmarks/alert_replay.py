@@ -7,8 +7,11 @@ incidents a soak left behind (``--data``, the soak's data folder), stretches tim
 ``--stretch`` (default 60: one soak second = one minute), and evaluates the default alert rules
 every ``--every`` minutes of stretched time, as the operations schedule would, with the same
 deduplication, cooldown and grouping. Alerts are judged exactly as in production: true when a
-failure incident of the same job or asset (or, for a network failure, a fetch route) confirms
-them, false when nothing did within the grace period after they resolved. The same episodes
+failure incident of the same job or asset (or, for a network failure, a fetch route) or a
+silent remedy that touched the same subject at the time (a route switch, a breaker trip, a
+skipped source, a quarantine spike, an action on a predicted failure) confirms them, false when
+nothing did within the grace period after they resolved (``--incidents-only`` judges by
+incidents alone, as before silent remedies were recorded). The same episodes
 are then judged against the soak's ground truth — its fault ledger and scenario timeline (see
 :func:`truly_affected`) — which also counts real problems the platform handled silently.
 
@@ -114,6 +117,11 @@ def main() -> None:
     ap.add_argument("--grace-min", type=float, default=60.0, help="grace before judging false")
     ap.add_argument("--details", action="store_true", help="print every alert episode")
     ap.add_argument(
+        "--incidents-only",
+        action="store_true",
+        help="judge alerts by incidents alone (the verdict before silent remedies counted)",
+    )
+    ap.add_argument(
         "--fault-effect-s",
         type=float,
         default=60.0,
@@ -129,16 +137,20 @@ def main() -> None:
         evaluate_rules,
     )
     from orchestration_project.operations.events import events_from_warehouse
-    from orchestration_project.operations.healing import Healer, incidents_frame
-    from orchestration_project.operations.monitoring import confirm_from_incidents, health_frame
+    from orchestration_project.operations.healing import Healer, incidents_frame, op_events
+    from orchestration_project.operations.monitoring import (
+        confirm_from_incidents,
+        confirm_from_op_events,
+        health_frame,
+    )
     from resources.warehouse import DuckDBWarehouse
 
     data = Path(args.data)
     warehouse = DuckDBWarehouse(path=str(data / "warehouse.duckdb"))
     events = events_from_warehouse(warehouse)
-    incidents = incidents_frame(
-        Healer(CoordinationStore(f"sqlite:///{data / 'coordination.db'}")).incidents()
-    )
+    store = CoordinationStore(f"sqlite:///{data / 'coordination.db'}")
+    incidents = incidents_frame(Healer(store).incidents())
+    silent = op_events(store)  # silent remedies (route switches, breaker trips, skips, ...)
     t0 = min(ev["at"].min() for ev in events.values() if len(ev))
 
     def stretch(ts: pd.Series) -> pd.Series:
@@ -147,11 +159,13 @@ def main() -> None:
     events = {d: ev.assign(at=stretch(ev["at"])) for d, ev in events.items() if len(ev)}
     for col in ("failure_at", "detected_at", "recovered_at", "closed_at"):
         incidents[col] = stretch(incidents[col])
+    silent["at"] = stretch(silent["at"]) if len(silent) else silent["at"]
     end = max(ev["at"].max() for ev in events.values()) + timedelta(hours=2)
     n_events = sum(len(ev) for ev in events.values())
     print(
         f"replaying {n_events} events ({', '.join(f'{d}: {len(e)}' for d, e in events.items())}) "
-        f"and {len(incidents)} incidents over {(end - t0).total_seconds() / 3600:.1f} h "
+        f"and {len(incidents)} incidents and {len(silent)} silent remedies "
+        f"({silent['kind'].value_counts().to_dict() if len(silent) else {}}) over {(end - t0).total_seconds() / 3600:.1f} h "
         f"(stretch x{args.stretch:g}), evaluating every {args.every:g} min"
     )
 
@@ -171,6 +185,8 @@ def main() -> None:
         notifications += len(manager.process(alerts, now=now))
         known = incidents[incidents["detected_at"] <= now]
         confirm_from_incidents(manager, known, now=now)
+        if not args.incidents_only:
+            confirm_from_op_events(manager, silent[silent["at"] <= now])
         manager.expire_unconfirmed(now, grace=timedelta(minutes=args.grace_min))
         evaluations += 1
         now += timedelta(minutes=args.every)

@@ -28,8 +28,10 @@ run queue as everything else and start a new process, and the backoff is the pro
 ``RemedyPolicy`` default (20 s, x2 per attempt, at most 240 s, +/-20 % jitter; the sensors build
 ``Healer(store)`` with the default policy, so it cannot be shortened without a code change).
 Time to detect and time to recover are therefore larger here, and runs overlap (up to
-``--max-concurrent-runs``), so they contend for the CPU and for the warehouse pool. The
-scenarios of the old soak (site outage, bot blocking) and its alert scoring are not repeated.
+``--max-concurrent-runs``), so they contend for the CPU and for the warehouse pool. With
+``--scenarios`` the soak also takes one site down and blocks bots on another for a while, as
+the old soak did (the demo world then runs in this process, so it can be switched); its data
+folder is what ``benchmarks/alert_replay.py`` replays to judge the alerts.
 
 Definitions (the same as the old soak, from ``healing.incidents_frame``): time to detect =
 incident ``detected_at`` - ``failure_at`` (the first step-failure event of the failed run);
@@ -331,6 +333,22 @@ def _first_tick_errors(instance: Any) -> list[str]:
 # ------------------------------------------------------------------------------------------
 
 
+def _scenario(world: Any, data: Path, what: str, slug: str) -> None:
+    """Switch a scenario on the in-process demo world and ledger it (``scenarios.jsonl``, the
+    ground truth ``benchmarks/alert_replay.py`` judges alerts against)."""
+    with (data / "scenarios.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"at": datetime.now(UTC).isoformat(), "what": what, "site": slug}))
+        fh.write("\n")
+    if what == "down":
+        world.take_down(slug)
+    elif what == "up":
+        world.bring_up(slug)
+    elif what == "block_bots":
+        world.set_faults(slug, block_non_browsers=True)
+    else:
+        world.set_faults(slug)
+
+
 def _stats(values: Sequence[float]) -> str:
     import pandas as pd
 
@@ -379,6 +397,12 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - a linear script
         type=float,
         default=0.0,
         help="global timeout (default max(1800, 30 s x runs))",
+    )
+    ap.add_argument(
+        "--scenarios",
+        action="store_true",
+        help="also take one site down and block bots on another for a while (the demo world then "
+        "runs in this process so it can be switched; ledgered to <data>/scenarios.jsonl)",
     )
     ap.add_argument("--keep-schedules", action="store_true", help="stop no schedule")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folders")
@@ -480,23 +504,37 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - a linear script
         )
 
     interrupted = False
+    world = None
+    scenarios: list[tuple[int, str, str]] = []
     try:
-        procs.append(
-            Managed(
-                "demo-world",
-                [
-                    "uv",
-                    "run",
-                    "python",
-                    "-m",
-                    "orchestration_project.demo_world",
-                    "--base-port",
-                    str(base),
-                ],
-                env,
-                logs / "demo_world.log",
+        if args.scenarios:
+            from orchestration_project.demo_world.world import start_demo_world
+
+            world = start_demo_world("127.0.0.1", base)
+            slugs, n = list(world.sites), args.runs
+            scenarios = [
+                (n // 4, "down", slugs[1]),
+                (n // 4 + max(8, n // 10), "up", slugs[1]),
+                (n // 2, "block_bots", slugs[2]),
+                (n // 2 + max(8, n // 10), "unblock", slugs[2]),
+            ]
+        else:
+            procs.append(
+                Managed(
+                    "demo-world",
+                    [
+                        "uv",
+                        "run",
+                        "python",
+                        "-m",
+                        "orchestration_project.demo_world",
+                        "--base-port",
+                        str(base),
+                    ],
+                    env,
+                    logs / "demo_world.log",
+                )
             )
-        )
         _wait("demo world", lambda: all(_port_open(base + i) for i in range(6)), 120, procs)
         print(f"  demo world on 127.0.0.1:{base}..{base + 5}", flush=True)
 
@@ -555,6 +593,10 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - a linear script
                 if not p.alive():
                     raise RuntimeError(f"{p.name} exited; see {p.log_path}")
             if instance.get_runs_count(queued_filter) < args.queue_depth:
+                for at, what, slug in scenarios:
+                    if at == len(submitted) and world is not None:
+                        _scenario(world, data, what, slug)
+                        print(f"  [run {at}] scenario: {what} {slug}", flush=True)
                 run_id = client.submit_job_execution(
                     JOB,
                     repository_location_name=LOCATION,
@@ -624,6 +666,8 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - a linear script
                 print("  " + p.stop(), flush=True)
             except Exception as exc:  # noqa: BLE001 - go on with the others
                 print(f"  {p.name}: stop failed: {exc}", flush=True)
+        if world is not None:
+            world.stop()
     if interrupted:
         outcome = "interrupted"
 

@@ -17,9 +17,12 @@ import dagster as dg
 import pandas as pd
 
 from orchestration_project.operations.healing import (
+    ROUTE_SWITCH,
+    SOURCE_SKIPPED,
     CircuitBreakers,
     OpsSettings,
     logical_root_run_id,
+    record_op_event,
 )
 from orchestration_project.research.extraction import extract_page
 from resources.coordination import CoordinationResource
@@ -37,6 +40,7 @@ HISTORY_REFERENCES_INTACT = "history_references_intact"
 HISTORY_KEY = ["run_id", "url", "subject", "attribute", "value"]
 FETCH_ATTEMPTS_KEY = dg.AssetKey([GROUP, "fetch_attempts"])
 HISTORY_ROWS_KEY = dg.AssetKey([GROUP, "fact_history_rows"])
+STEP_KEY = f"{GROUP}__pages"  # the pages step, as run metadata and alerts name it
 # The fetching step retries transient faults itself before incident response sees a failure.
 FETCH_RETRY = dg.RetryPolicy(
     max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -80,12 +84,34 @@ def pages(
     parallel = OpsSettings(coordination.store()).max_parallel(JOB_NAME, 4)
     plan: list[tuple[str, str, str]] = []  # (url, source, route)
     skipped: list[str] = []
+    store = coordination.store()
+    # What a silent remedy touched: this job, this step and both fetch routes.
+    touched = {"job": JOB_NAME, "asset": STEP_KEY, "routes": ["http", "browser"]}
     for url in market_sources.seed_urls():
         source = urlsplit(url).netloc
         if not breakers.allow(f"source:{source}"):
             skipped.append(source)
+            # A silent remedy: the run goes on without the source (an operational event that
+            # can confirm an alert about this job, asset or the routes).
+            record_op_event(
+                store,
+                SOURCE_SKIPPED,
+                subject_kind="source",
+                subject=source,
+                run_id=context.run.run_id,
+                detail=touched,
+            )
             continue
         route = "http" if breakers.allow(f"route:http:{source}") else "browser"
+        if route == "browser":
+            record_op_event(
+                store,
+                ROUTE_SWITCH,
+                subject_kind="source",
+                subject=source,
+                run_id=context.run.run_id,
+                detail={**touched, "to": "browser"},
+            )
         plan.append((url, source, route))
 
     http_urls = [u for u, _, r in plan if r == "http"]

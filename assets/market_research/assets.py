@@ -30,7 +30,12 @@ from orchestration_project.agents.routing import RuleRouter
 from orchestration_project.agents.runtime import ActionRecorder
 from orchestration_project.common.quality import expectation as expect
 from orchestration_project.common.quality import validate
-from orchestration_project.operations.healing import OpsSettings, logical_root_run_id
+from orchestration_project.operations.healing import (
+    QUARANTINE_SPIKE,
+    OpsSettings,
+    logical_root_run_id,
+    record_op_event,
+)
 from orchestration_project.research.crawler import (
     crawl_pages,
     crawled_pages,
@@ -463,6 +468,25 @@ def extracted_facts(
             **_action_metadata(recorder),
         }
     )
+    if outcome.is_spike():
+        # The run goes on with the good rows: a silent remedy, recorded so that an alert about
+        # this step's quality or latency can be confirmed by it.
+        record_op_event(
+            coordination.store(),
+            QUARANTINE_SPIKE,
+            subject_kind="asset",
+            subject="extracted_facts",
+            run_id=context.run_id,
+            detail={
+                "job": context.job_name,
+                "asset": "extracted_facts",
+                "crawl_id": crawl_id,
+                "site": context.partition_key if context.has_partition_key else None,
+                "records_in": outcome.records_in,
+                "records_quarantined": outcome.records_quarantined,
+                "reasons": outcome.reason_counts(),
+            },
+        )
     yield dg.Output(df, output_name="extracted_facts", metadata=meta)
     yield dg.Output(
         outcome.quarantined,

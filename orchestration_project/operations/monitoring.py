@@ -5,8 +5,12 @@ lets the :class:`~orchestration_project.operations.alerting.AlertManager` dedupl
 and group them, hands the notifications to a delivery function, opens an incident for every
 critical notification and closes alert incidents whose alerts stopped firing. Then it judges
 alerts: an alert about a job or an asset that overlaps a failure incident of that job or asset
-is *true*; an alert that nothing confirmed within ``grace`` after it resolved is *false*. The
-false-positive rate of the scorecard is the share of false among judged alerts.
+is *true*; so is an alert about a subject that a silent remedy touched at the time (a route
+switched, a breaker tripped, a source skipped, a quarantine spike, an action on a predicted
+failure: the operational events of ``healing.opevents``), because something real happened there
+even though no run failed. An alert that nothing confirmed within ``grace`` after it resolved is
+*false*: the verdict stays strict, an alert about a subject nothing happened to is still false.
+The false-positive rate of the scorecard is the share of false among judged alerts.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from orchestration_project.operations.alerting import (
     evaluate_rules,
 )
 from orchestration_project.operations.failures import TIMEOUT, TRANSIENT
-from orchestration_project.operations.healing import Healer, incidents_frame
+from orchestration_project.operations.healing import Healer, incidents_frame, op_events
 
 NETWORK_CLASSES = (TRANSIENT, TIMEOUT)
 ROUTES = ("http", "browser")
@@ -117,6 +121,9 @@ def evaluate_alerts(
             ):
                 out.incidents_resolved.append(closed.incident_id)
     out.confirmed = confirm_alerts(manager, healer, now=now, lookback=lookback, evidence=evidence)
+    out.confirmed += confirm_from_op_events(
+        manager, op_events(healer.store, since=now - evidence), lookback=lookback
+    )
     out.expired_false = len(manager.expire_unconfirmed(now, grace=grace) or [])
     return out
 
@@ -168,4 +175,55 @@ def confirm_from_incidents(
                         inc.incident_id, subject_kind=kind, subject=subject, start=start, end=end
                     )
                 )
+    return marked
+
+
+def op_event_subjects(event: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The alert subjects ``(subject_kind, subject)`` an operational event touched: its own
+    subject when alerts can be about it (job, asset, route), plus the job, asset (step key) and
+    routes its detail names. A breaker on a route touches that route."""
+    detail = event.get("detail") or {}
+    out: list[tuple[str, str]] = []
+    if event.get("subject_kind") in ("job", "asset", "route", "agent"):
+        out.append((str(event["subject_kind"]), str(event["subject"])))
+    if detail.get("job"):
+        out.append(("job", str(detail["job"])))
+    if detail.get("asset"):
+        out.append(("asset", str(detail["asset"])))
+    out += [("route", str(r)) for r in detail.get("routes") or []]
+    return list(dict.fromkeys(out))
+
+
+def confirm_from_op_events(
+    manager: AlertManager,
+    events: pd.DataFrame,
+    *,
+    lookback: timedelta = timedelta(hours=1),
+) -> int:
+    """Mark true the alerts that a silent remedy confirms: an alert about a subject the event
+    touched (:func:`op_event_subjects`) whose episode overlaps ``[at - lookback, at +
+    lookback]``. Windowed rules look back, so an alert may start a little before the remedy
+    that answered the same problem, or go on a little after it.
+
+    Args:
+        manager: the alert manager.
+        events: operational events (``healing.op_events`` columns).
+        lookback: how far around the event an alert episode still counts.
+
+    Returns:
+        How many alert verdicts were set.
+    """
+    marked = 0
+    for ev in events.to_dict("records"):
+        at = pd.Timestamp(ev["at"]).to_pydatetime()
+        for kind, subject in op_event_subjects(ev):
+            marked += len(
+                manager.confirm_incident(
+                    f"op-event-{ev['event_id']}:{ev['kind']}",
+                    subject_kind=kind,
+                    subject=subject,
+                    start=at - lookback,
+                    end=at + lookback,
+                )
+            )
     return marked

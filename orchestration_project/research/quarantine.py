@@ -50,6 +50,12 @@ def quarantine_reason(f: Mapping[str, Any]) -> str | None:
     return None
 
 
+SPIKE_SHARE = 0.2
+"""Share of a batch's rows quarantined from which the batch counts as a quarantine spike."""
+SPIKE_MINIMUM = 5
+"""Fewest quarantined rows that make a spike (a handful of odd rows is normal)."""
+
+
 @dataclass(frozen=True)
 class QuarantineOutcome:
     """Fact rows split by the quarantine rules.
@@ -75,6 +81,14 @@ class QuarantineOutcome:
         """Quarantined rows per reason (empty when none was quarantined)."""
         q = self.quarantined
         return q["reason"].value_counts().to_dict() if len(q) else {}
+
+    def is_spike(self, *, share: float = SPIKE_SHARE, minimum: int = SPIKE_MINIMUM) -> bool:
+        """Whether this batch quarantined unusually much: at least ``minimum`` rows and at
+        least ``share`` of the rows that came in. A spike means a source's pages changed (or
+        broke): the run goes on with the good rows, which is a silent remedy worth recording."""
+        return self.records_quarantined >= minimum and self.records_quarantined >= share * max(
+            self.records_in, 1
+        )
 
 
 def quarantine_facts(raw: list[dict[str, Any]]) -> QuarantineOutcome:

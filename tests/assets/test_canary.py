@@ -27,9 +27,13 @@ from assets.canary.assets import (
 from orchestration_project.demo_world import start_demo_world
 from orchestration_project.operations.failures import TRANSIENT, root_error
 from orchestration_project.operations.healing import (
+    BREAKER_TRIP,
     ROOT_TAG,
+    ROUTE_SWITCH,
+    SOURCE_SKIPPED,
     CircuitBreakers,
     OpsSettings,
+    op_events,
     read_run_failure,
 )
 from resources.coordination import CoordinationResource
@@ -164,6 +168,13 @@ def test_a_site_that_is_down_fails_the_canary_until_its_source_breaker_opens(can
     assert checks(result) == dict.fromkeys(ALL_CHECKS, True)
     history = canary.warehouse.read_table("fact_history_rows", schema=GROUP)
     assert down not in set(history["source"])
+    # Both silent remedies are on record: the breaker that tripped, the source skipped.
+    events = op_events(canary.coordination.store())
+    assert [(e.kind, e.subject) for e in events.itertuples()] == [
+        (BREAKER_TRIP, down),
+        (SOURCE_SKIPPED, down),
+    ]
+    assert events.iloc[1]["detail"]["job"] == "canary_job"
 
 
 def test_a_site_blocking_non_browsers_is_fetched_by_browser_once_its_http_route_breaker_opens(
@@ -191,6 +202,13 @@ def test_a_site_blocking_non_browsers_is_fetched_by_browser_once_its_http_route_
     assert checks(result) == dict.fromkeys(ALL_CHECKS, True)
     history = canary.warehouse.read_table("fact_history_rows", schema=GROUP)
     assert blocked in set(history["source"])
+    # The silent remedies: the HTTP route's breaker tripped, then the route was switched.
+    events = op_events(canary.coordination.store())
+    assert [(e.kind, e.subject_kind, e.subject) for e in events.itertuples()] == [
+        (BREAKER_TRIP, "route", "http"),
+        (ROUTE_SWITCH, "source", blocked),
+    ]
+    assert events.iloc[1]["detail"]["routes"] == ["http", "browser"]
 
 
 def test_rerunning_fact_history_for_the_same_root_run_does_not_duplicate_rows(canary) -> None:

@@ -28,12 +28,17 @@ warehouse, so a locked or corrupt warehouse cannot stop incident response.
 
 The package's modules: :mod:`.schema` (tables, remedy names, run tags, ``ensure_ops_tables``,
 ``OpsSettings``), :mod:`.breakers` (circuit breakers), :mod:`.eventlog` (reading failures and
-check outcomes from the Dagster instance), :mod:`.incidents` (incident records, the retry
+check outcomes from the Dagster instance), :mod:`.opevents` (silent remedies recorded as
+low-severity operational events), :mod:`.incidents` (incident records, the retry
 policy, ``incidents_frame``) and :mod:`.healer` (the :class:`Healer`). Import from the package;
 every public name is re-exported here.
 """
 
-from orchestration_project.operations.healing.breakers import BreakerState, CircuitBreakers
+from orchestration_project.operations.healing.breakers import (
+    BreakerState,
+    CircuitBreakers,
+    breaker_subject,
+)
 from orchestration_project.operations.healing.eventlog import (
     RunFailure,
     check_outcomes,
@@ -47,6 +52,16 @@ from orchestration_project.operations.healing.incidents import (
     Notify,
     RemedyPolicy,
     incidents_frame,
+)
+from orchestration_project.operations.healing.opevents import (
+    BREAKER_TRIP,
+    PREDICTED_FAILURE_ACTION,
+    QUARANTINE_SPIKE,
+    ROUTE_SWITCH,
+    SILENT_REMEDIES,
+    SOURCE_SKIPPED,
+    op_events,
+    record_op_event,
 )
 from orchestration_project.operations.healing.schema import (
     ACTION_TAG,
@@ -63,12 +78,27 @@ from orchestration_project.operations.healing.schema import (
     breakers_table,
     ensure_ops_tables,
     incidents_table,
+    op_events_table,
     ops_metadata,
+    overrides_table,
+    review_table,
     settings_table,
 )
 
 __all__ = [
     "ACTION_TAG",
+    "BREAKER_TRIP",
+    "PREDICTED_FAILURE_ACTION",
+    "QUARANTINE_SPIKE",
+    "ROUTE_SWITCH",
+    "SILENT_REMEDIES",
+    "SOURCE_SKIPPED",
+    "breaker_subject",
+    "op_events",
+    "op_events_table",
+    "overrides_table",
+    "record_op_event",
+    "review_table",
     "CHECK_SCAN_FIRST_LOOKBACK",
     "ESCALATE",
     "INCIDENT_TAG",

@@ -18,7 +18,19 @@ from orchestration_project.operations.healing.schema import (
     _aware,
     breakers_table,
     ensure_ops_tables,
+    op_events_table,
 )
+
+
+def breaker_subject(name: str) -> tuple[str, str]:
+    """``(subject_kind, subject)`` of a breaker name: ``source:<host>`` is about that source,
+    ``route:<route>:<host>`` about the route (the host goes into the event's detail)."""
+    parts = name.split(":")
+    if parts[0] == "route" and len(parts) >= 2:
+        return "route", parts[1]
+    if parts[0] == "source" and len(parts) >= 2:
+        return "source", ":".join(parts[1:])
+    return "breaker", name
 
 
 @dataclass(frozen=True)
@@ -127,7 +139,46 @@ class CircuitBreakers:
                 changed_at=now if state != was else (row.changed_at if row else now),
                 reason=reason[:2000],
             )
+            if opens and was != "open":
+                self._trip_event(conn, name, reason, now, failures=len(recent), was=was)
             return state
+
+    def trip(self, name: str, reason: str, *, now: datetime | None = None) -> None:
+        """Open ``name`` now, whatever its failures (a predicted failure, an operator): callers
+        skip it until the cooldown lets a trial call through, as after real failures."""
+        now = now or utcnow()
+        with self.store.transaction() as conn:
+            row = self._row(conn, name)
+            was = row.state if row is not None else "closed"
+            self._write(
+                conn,
+                name,
+                state="open",
+                failures=(row.failures if row is not None else []) or [],
+                opened_at=now,
+                changed_at=now,
+                reason=reason[:2000],
+            )
+            if was != "open":
+                self._trip_event(conn, name, reason, now, failures=0, was=was)
+
+    @staticmethod
+    def _trip_event(
+        conn: sa.Connection, name: str, reason: str, now: datetime, *, failures: int, was: str
+    ) -> None:
+        """A breaker that opens is a silent remedy: record it as an operational event
+        (``healing.opevents``) in the same transaction."""
+        kind, subject = breaker_subject(name)
+        conn.execute(
+            op_events_table.insert().values(
+                at=now,
+                kind="breaker_trip",
+                subject_kind=kind,
+                subject=subject[:300],
+                severity="low",
+                detail={"breaker": name, "reason": reason[:500], "failures": failures, "was": was},
+            )
+        )
 
     def record_success(self, name: str, *, now: datetime | None = None) -> str:
         """A call succeeded: a half-open breaker closes, a closed one forgets its failures."""

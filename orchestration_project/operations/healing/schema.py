@@ -81,6 +81,59 @@ settings_table = sa.Table(
     sa.Column("reason", sa.Text),
 )
 
+op_events_table = sa.Table(
+    "ops_events",
+    ops_metadata,
+    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    # route_switch | breaker_trip | source_skipped | quarantine_spike | predicted_failure_action
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("subject_kind", sa.String(40), nullable=False),  # job | asset | route | source
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),  # low for silent remedies
+    sa.Column("run_id", sa.String(80)),
+    sa.Column("detail", sa.JSON),
+)
+"""Operational events: silent remedies (a route switched, a breaker tripped, a source skipped,
+a quarantine spike, an action taken on a predicted failure). Low severity; they never page
+anyone, but they can confirm an alert about the same subject (``monitoring``)."""
+
+overrides_table = sa.Table(
+    "ops_overrides",
+    ops_metadata,
+    sa.Column("override_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False, index=True),  # e.g. max_parallel:<job>
+    sa.Column("kind", sa.String(40), nullable=False),  # concurrency | breaker | route | skip_source
+    sa.Column("value", sa.JSON),
+    sa.Column("baseline", sa.JSON),
+    sa.Column("reason", sa.Text),
+    sa.Column("incident_id", sa.String(80)),
+    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("rule", sa.JSON),  # the recovery rule, e.g. {"quiet_runs": 3}
+    sa.Column("status", sa.String(20), nullable=False),  # active | restored | expired | replaced
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("end_reason", sa.Text),
+)
+"""Settings that a remedy changed, with the rule that undoes them (``healing.overrides``)."""
+
+review_table = sa.Table(
+    "ops_review_queue",
+    ops_metadata,
+    sa.Column("item_id", sa.String(80), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),  # e.g. config_change
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("proposal", sa.JSON, nullable=False),
+    sa.Column("evidence", sa.JSON),
+    sa.Column("status", sa.String(20), nullable=False),  # pending | approved | rejected | applied
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("reviewer", sa.String(200)),
+    sa.Column("note", sa.Text),
+    sa.Column("applied_at", sa.DateTime(timezone=True)),
+)
+"""Changes waiting for a person (``operations.review``): approve applies and records them."""
+
 REEXECUTE = "reexecute_from_failure"
 LOWER_CONCURRENCY = "lower_concurrency"
 ESCALATE = "escalate"
@@ -105,7 +158,8 @@ def _aware(d: datetime | None) -> datetime | None:
 
 
 def ensure_ops_tables(store: CoordinationStore) -> None:
-    """Create the incident, action, breaker and settings tables if missing."""
+    """Create the incident, action, breaker, settings, event, override and review tables if
+    missing."""
     store.create_tables(ops_metadata)
 
 
