@@ -33,11 +33,12 @@ def test_trailing_extremes_match_pandas() -> None:
 
 
 def test_causal_prefix_scores_unchanged() -> None:
-    x = seasonal_noise(3000)
+    x = seasonal_noise(6000)
     x[2500] += 40
+    x[4000:4300] = 50.0  # a periodic break, so the seasonal member is active too
     full = score_series(x)
-    prefix = score_series(x[:2000])
-    assert np.array_equal(full[:2000], prefix)
+    for k in (1, 11, 599, 601, 2000, 2501, 4100, 5999):
+        assert np.array_equal(full[:k], score_series(x[:k])), k
 
 
 CONFIGS = [
@@ -46,13 +47,17 @@ CONFIGS = [
     DetectorConfig(suppress=0),
     DetectorConfig(history=50, smooth=7, suppress=13, min_history=3),
     DetectorConfig(history=2, smooth=1, suppress=1, min_history=1, damp=0.0),
+    DetectorConfig(season_smooth=0),
+    DetectorConfig(history=700, season_smooth=3, season_refit=37, season_min_points=50),
+    DetectorConfig(value_member=False, season_min_acf=0.2, season_scale=0.1),
+    DetectorConfig(season_lag=40, season_refit=100),
 ]
 
 
 def bumpy(n: int, seed: int) -> np.ndarray:
     """Seasonal noise with spikes, drops, a level shift, plateaus, ties and missing values."""
     rng = np.random.default_rng(seed)
-    x = seasonal_noise(n, seed)
+    x = seasonal_noise(n, seed) * 0.2 + 40 + 10 * np.sin(2 * np.pi * np.arange(n) / 288)
     x[rng.integers(0, n, 20)] += rng.normal(0, 40, 20)
     x[n // 2 :] += 15.0
     x[n // 3 : n // 3 + 40] = 60.0
@@ -87,6 +92,12 @@ def test_mixed_feeding_equals_blocks(cfg: DetectorConfig) -> None:
             out.extend(det.update(j, x[j]) for j in range(i, min(i + n, len(x))))
         i += n
     assert np.array_equal(np.array(out), score_series(x, cfg))
+
+
+def test_bumpy_series_uses_the_seasonal_member() -> None:
+    det = StreamingAnomalyDetector()
+    det.update_many(bumpy(6000, seed=3))
+    assert det.period in range(280, 297)  # the daily cycle of 288 points is found
 
 
 @pytest.mark.parametrize("cfg", CONFIGS[:2])
@@ -128,6 +139,13 @@ def test_per_point_path_is_incremental() -> None:
 
 def test_invalid_config_rejected() -> None:
     for bad in (
+        DetectorConfig(season_smooth=-1),
+        DetectorConfig(season_scale=0.0),
+        DetectorConfig(season_refit=0),
+        DetectorConfig(season_lag=0),
+        DetectorConfig(history=50, season_lag=50),
+        DetectorConfig(season_min_points=0),
+        DetectorConfig(abs_floor=0.0),
         DetectorConfig(history=1),
         DetectorConfig(min_history=0),
         DetectorConfig(smooth=-1),
@@ -189,3 +207,44 @@ def test_missing_values_score_zero() -> None:
         det.update(i, float(i % 5))
     assert det.update(100, float("nan")) == 0.0
     assert det.n_seen == 100
+
+
+def test_periodic_break_inside_the_range_is_detected() -> None:
+    """A daily pattern goes flat at its mean for most of a day: every value stays inside the
+    range seen before (the value and short-mean envelopes are silent); the seasonal residual
+    |x_t - x_{t-period}| is what breaks its own history."""
+    rng = np.random.default_rng(21)
+    n = 4032  # two weeks of 5-minute points
+    x = 50 + 20 * np.sin(2 * np.pi * np.arange(n) / 288) + rng.normal(0, 1, n)
+    a, b = 2952, 3152  # 2952 = 10 * 288 + 72: the break starts at the top of a cycle
+    x[a:b] = 50 + rng.normal(0, 1, b - a)
+    assert x[a:b].max() < x[:a].max() and x[a:b].min() > x[:a].min()
+    without = score_series(x, DetectorConfig(season_smooth=0))
+    assert without[a:b].max() < DEFAULT_THRESHOLD
+    s = score_series(x)
+    assert s[1000:a].max() < DEFAULT_THRESHOLD  # quiet on the normal cycles
+    first = a + int(np.argmax(s[a:b] >= DEFAULT_THRESHOLD))
+    assert s[first] >= DEFAULT_THRESHOLD and first < a + 20
+
+
+def test_early_anomaly_is_detected() -> None:
+    """A short series (1,000 points, NAB's warm-up is its first 150) with a level shift at
+    point 200: the detector must fire with only 200 points of history."""
+    rng = np.random.default_rng(22)
+    x = 10 + rng.normal(0, 1, 1000)
+    x[200:] += 5.0
+    s = score_series(x)
+    assert s[150:200].max() < DEFAULT_THRESHOLD
+    assert s[200:205].max() >= DEFAULT_THRESHOLD
+
+
+def test_noise_free_repetition_does_not_alarm() -> None:
+    """Exactly repeating patterns (a square wave, a sawtooth, a constant): never novel."""
+    t = np.arange(6000)
+    for x in (
+        np.where((t // 144) % 2 == 0, 10.0, 0.0),
+        (t % 97).astype(float),
+        np.full(6000, 3.0),
+    ):
+        s = score_series(x)
+        assert s[300:].max() < DEFAULT_THRESHOLD

@@ -174,3 +174,14 @@ def test_corpus_smoke() -> None:
     assert res.n_windows == 2
     assert res.normalized > 0.0
     assert all(s.min() >= 0.0 and s.max() <= 1.0 for s in scores.values())
+
+
+def test_full_shared_corpus_score_floor() -> None:
+    """The detector's honest all-data NAB standard score at the fixed threshold (71.90 when
+    pinned; see ``benchmarks/nab_eval.py`` for the held-out figures) must not regress."""
+    files = load_corpus()
+    assert len(files) == 38
+    scores = {f.name: score_series(f.values) for f in files}
+    res = score_corpus(files, scores, DEFAULT_THRESHOLD, STANDARD)
+    assert res.normalized >= 70.0
+    assert res.n_caught >= 54
