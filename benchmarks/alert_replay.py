@@ -9,7 +9,8 @@ every ``--every`` minutes of stretched time, as the operations schedule would, w
 deduplication, cooldown and grouping. Alerts are judged exactly as in production: true when a
 failure incident of the same job or asset (or, for a network failure, a fetch route) or a
 silent remedy that touched the same subject at the time (a route switch, a breaker trip, a
-skipped source, a quarantine spike, an action on a predicted failure) confirms them, false when
+skipped source, a quarantine spike, an action on a predicted failure, a step that its own retry
+healed) confirms them, false when
 nothing did within the grace period after they resolved (``--incidents-only`` judges by
 incidents alone, as before silent remedies were recorded). The same episodes
 are then judged against the soak's ground truth — its fault ledger and scenario timeline (see
@@ -86,7 +87,9 @@ def ground_truth(
     return pd.DataFrame(rows, columns=["start", "end", "kind", "job", "step"])
 
 
-def truly_affected(alert: pd.Series, truth: pd.DataFrame, lookback_h: float = 1.0) -> bool:
+def truly_affected(
+    alert: pd.Series, truth: pd.DataFrame, lookback_h: float = 1.0, bucket: str | None = None
+) -> bool:
     """Whether a real problem touched the alert's subject during its episode (or up to
     ``lookback_h`` before it: windowed rules and anomaly buckets look back). A fault affects its
     job and its step's asset, and — when it is a network fault — the fetch routes and agents; a
@@ -94,6 +97,8 @@ def truly_affected(alert: pd.Series, truth: pd.DataFrame, lookback_h: float = 1.
     route and agent."""
     start = pd.Timestamp(alert["first_at"]) - pd.Timedelta(hours=lookback_h)
     end = pd.Timestamp(alert["last_at"])
+    if bucket:  # an anomaly alert is dated by its bucket's start and covers the whole bucket
+        end += pd.Timedelta(bucket)
     live = truth[(truth["start"] <= end) & (truth["end"] >= start)]
     kind, subject = alert["subject_kind"], alert["subject"]
     for p in live.itertuples():
@@ -136,7 +141,7 @@ def main() -> None:
         default_rules,
         evaluate_rules,
     )
-    from orchestration_project.operations.events import events_from_warehouse
+    from orchestration_project.operations.events import events_from_warehouse, silent_retries
     from orchestration_project.operations.healing import Healer, incidents_frame, op_events
     from orchestration_project.operations.monitoring import (
         confirm_from_incidents,
@@ -150,7 +155,9 @@ def main() -> None:
     events = events_from_warehouse(warehouse)
     store = CoordinationStore(f"sqlite:///{data / 'coordination.db'}")
     incidents = incidents_frame(Healer(store).incidents())
-    silent = op_events(store)  # silent remedies (route switches, breaker trips, skips, ...)
+    # Silent remedies: route switches, breaker trips, skips... and steps healed by a retry.
+    parts = [f for f in (op_events(store), silent_retries(warehouse)) if len(f)]
+    silent = pd.concat(parts, ignore_index=True) if parts else op_events(store)
     t0 = min(ev["at"].min() for ev in events.values() if len(ev))
 
     def stretch(ts: pd.Series) -> pd.Series:
@@ -212,7 +219,10 @@ def main() -> None:
     )
     truth = ground_truth(data, t0=t0, stretch=args.stretch, effect_s=args.fault_effect_s)
     if truth is not None and len(records):
-        judged = records.apply(lambda r: truly_affected(r, truth), axis=1)
+        buckets = {r.name: getattr(r, "bucket", None) for r in rules}
+        judged = records.apply(
+            lambda r: truly_affected(r, truth, bucket=buckets.get(r["rule"])), axis=1
+        )
         records["ground_truth"] = judged
         false_ = int((~judged).sum())
         print(

@@ -66,6 +66,7 @@ SLOW_MODULES = {  # Dagster webserver, multiprocess executors, several OS proces
     "tests/orchestration_project/test_ui.py",
     "tests/assets/test_market_research.py",
     "tests/orchestration_project/operations/test_killed_step.py",
+    "tests/orchestration_project/operations/test_overrides_daemon.py",  # a real dagster-daemon
     "tests/orchestration_project/research/test_crawler.py",
 }
 SLOW_TESTS = {  # single tests over ~2 s: processes racing on one file or store, real timeouts

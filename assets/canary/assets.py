@@ -82,6 +82,7 @@ def pages(
     faults.inject(context, "canary/pages")
     breakers = _breakers(coordination)
     parallel = OpsSettings(coordination.store()).max_parallel(JOB_NAME, 4)
+    http = http.tuned(coordination.store())  # a reviewed timeout recommendation, if applied
     plan: list[tuple[str, str, str]] = []  # (url, source, route)
     skipped: list[str] = []
     store = coordination.store()
@@ -99,7 +100,7 @@ def pages(
                 subject_kind="source",
                 subject=source,
                 run_id=context.run.run_id,
-                detail=touched,
+                detail={**touched, "breaker": f"source:{source}"},
             )
             continue
         route = "http" if breakers.allow(f"route:http:{source}") else "browser"
@@ -110,7 +111,7 @@ def pages(
                 subject_kind="source",
                 subject=source,
                 run_id=context.run.run_id,
-                detail={**touched, "to": "browser"},
+                detail={**touched, "to": "browser", "breaker": f"route:http:{source}"},
             )
         plan.append((url, source, route))
 

@@ -274,7 +274,7 @@ def discovered_pages(
         seeds=seeds,
         topic=topic,
         store=coordination.store(),
-        http=http,
+        http=http.tuned(coordination.store()),  # a reviewed timeout recommendation, if applied
         browser=browser,
         router=RuleRouter(),
         recorder=recorder,

@@ -1,5 +1,5 @@
 """The operations domain's Dagster definitions: run metadata → health → alerts → incidents →
-SLO scorecard, with the job and schedule that refresh them."""
+SLO scorecard and configuration recommendations, with the job and schedule that refresh them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,18 @@ import dagster as dg
 
 from assets.operations.assets import operations_assets
 from assets.operations.jobs import operations_job, operations_schedule
+from assets.operations.recommendations import config_recommendations
 
 defs = dg.Definitions(
-    assets=operations_assets, jobs=[operations_job], schedules=[operations_schedule]
+    assets=[*operations_assets, config_recommendations],
+    jobs=[operations_job],
+    schedules=[operations_schedule],
 )
 
-__all__ = ["defs", "operations_assets", "operations_job", "operations_schedule"]
+__all__ = [
+    "config_recommendations",
+    "defs",
+    "operations_assets",
+    "operations_job",
+    "operations_schedule",
+]

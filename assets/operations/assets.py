@@ -2,10 +2,11 @@
 
 operations/runs, steps, materializations, check_results, failures, agent_actions and
 fetch_attempts (one ingestion step, ``run_metadata``) → health_metrics → alerts (and
-operations/alert_evaluations) → incidents → slo_scorecard. Every table lives in schema
+operations/alert_evaluations) → incidents (and operations/overrides) → slo_scorecard. Every table lives in schema
 ``operations``.
 """
 
+import json
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -16,15 +17,20 @@ from ml.health import health_metrics as compute_health
 from ml.slo import scorecard
 from orchestration_project.operations.alerting import WarehouseAlertStore
 from orchestration_project.operations.dashboards import write_dashboard, write_scorecard
-from orchestration_project.operations.events import events_from_warehouse
-from orchestration_project.operations.healing import CircuitBreakers, Healer, incidents_frame
+from orchestration_project.operations.events import events_from_warehouse, silent_retries
+from orchestration_project.operations.healing import (
+    CircuitBreakers,
+    Healer,
+    incidents_frame,
+    overrides_markdown,
+)
 from orchestration_project.operations.incident_report import write_pending_reports
 from orchestration_project.operations.monitoring import evaluate_alerts
 from orchestration_project.operations.run_metadata import SCHEMA, ingest
 from resources.alerting import AlertingResource
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
-from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema
+from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema, report_side_table
 
 GROUP = "operations"
 
@@ -164,7 +170,9 @@ def alerts(
     """Alerts from threshold, SLO burn-rate and anomaly rules over the health metrics and run
     events, deduplicated, grouped and cooled down, delivered to the configured sinks (log,
     file, webhook, Slack). Critical alerts open incidents; every alert is later judged true
-    (a failure incident confirms it) or false, in table ``operations.alerts``."""
+    (a failure incident or a silent remedy — route switch, breaker trip, skipped source,
+    quarantine spike, predicted-failure action, a step healed by its retry — confirms it) or
+    false, in table ``operations.alerts``."""
     now = datetime.now(UTC)
     health_metrics = warehouse.read_table("health_metrics", schema=SCHEMA)
     manager = alerting.manager(WarehouseAlertStore(warehouse))
@@ -176,6 +184,7 @@ def alerts(
         healer=healer,
         now=now,
         deliver=lambda notes: alerting.deliver(notes, logger=context.log),
+        silent=silent_retries(warehouse),
     )
     fp = manager.false_positive_rate()
     firing = [r for r in manager.store.records() if r.status == "firing"]
@@ -205,6 +214,9 @@ def alerts(
     )
 
 
+OVERRIDES_KEY = dg.AssetKey([SCHEMA, "overrides"])  # the side table of the incidents asset
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "html", "duckdb"},
@@ -213,17 +225,29 @@ def alerts(
     deps=["alerts", RUN_TABLE_KEYS["failures"], RUN_TABLE_KEYS["check_results"]],
 )
 def incidents(
-    context: dg.AssetExecutionContext, coordination: CoordinationResource, reports_dir: ReportsDir
+    context: dg.AssetExecutionContext,
+    coordination: CoordinationResource,
+    reports_dir: ReportsDir,
+    warehouse: Warehouse,
 ) -> dg.Output[pd.DataFrame]:
     """Every incident with its root-cause class, status, time to detect and time to recover,
-    plus a post-incident report (timeline, TTD, TTR, actions) for each closed incident and the
-    state of every circuit breaker."""
+    plus a post-incident report (timeline, TTD, TTR, actions) for each closed incident, the
+    state of every circuit breaker and every override a remedy set (lowered concurrency, open
+    breakers, switched routes, skipped sources: the active ones in the metadata, the whole
+    history in ``operations.overrides``)."""
     healer = Healer(coordination.store())
-    healer.check_recoveries(context.instance)
+    healer.check_recoveries(context.instance)  # also applies the overrides' recovery rules
     folder = reports_dir.folder("incidents")
     written = write_pending_reports(context.instance, healer, folder)
     df = incidents_frame(healer.incidents())
     breakers = CircuitBreakers(coordination.store()).all()
+    overrides = healer.overrides.all()
+    active = overrides[overrides["status"] == "active"]
+    history = overrides.assign(
+        **{c: overrides[c].map(json.dumps) for c in ("value", "baseline", "rule")}
+    )
+    warehouse.write_table(OVERRIDES_KEY.path[-1], history, schema=SCHEMA)
+    report_side_table(context, warehouse, OVERRIDES_KEY, history, schema=SCHEMA, active=len(active))
     latest = df.sort_values("failure_at").tail(10) if len(df) else df
     return dg.Output(
         df,
@@ -247,8 +271,24 @@ def incidents(
                 if len(breakers)
                 else "(none)"
             ),
+            "active_overrides": dg.MetadataValue.md(overrides_markdown(active)),
+            "overrides_active": len(active),
+            "overrides_changed_now": dg.MetadataValue.json(
+                json.loads(json.dumps(healer.override_changes, default=str))
+            ),
         },
     )
+
+
+overrides_side_table = dg.AssetSpec(
+    OVERRIDES_KEY,
+    group_name=GROUP,
+    deps=[incidents],
+    kinds={"duckdb"},
+    metadata=TABLE,
+    description="Every override a remedy set (lowered concurrency, open breaker, switched route, "
+    "skipped source): value, baseline, recovery rule, expiry, and how and why it ended.",
+)
 
 
 @dg.asset(
@@ -299,4 +339,11 @@ def slo_scorecard(
     )
 
 
-operations_assets = [run_metadata, health_metrics, alerts, incidents, slo_scorecard]
+operations_assets = [
+    run_metadata,
+    health_metrics,
+    alerts,
+    incidents,
+    overrides_side_table,
+    slo_scorecard,
+]

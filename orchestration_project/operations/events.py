@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from orchestration_project.common.warehouse import TableStore
+from orchestration_project.operations.healing import OP_EVENT_COLUMNS, STEP_RETRY
 from orchestration_project.operations.run_metadata import SCHEMA
 
 _FALLBACK_SCHEMA = "market_research"
@@ -80,4 +81,37 @@ def events_from_warehouse(warehouse: TableStore) -> dict[str, pd.DataFrame]:
     return out
 
 
-__all__ = ["events_from_warehouse"]
+def silent_retries(warehouse: TableStore) -> pd.DataFrame:
+    """Steps that failed and then succeeded on a retry of the same run (``attempts`` > 1 in
+    ``operations.steps``): the step's retry policy healed something without an incident, a
+    silent remedy like a route switch. Returned in the columns of
+    ``healing.OP_EVENT_COLUMNS`` (kind ``step_retry``, subject the step's asset, the job in the
+    detail), at the step's end, so that alerts about that step or job can be confirmed by it."""
+    if not (
+        warehouse.table_exists("steps", schema=SCHEMA)
+        and warehouse.table_exists("runs", schema=SCHEMA)
+    ):
+        return pd.DataFrame(columns=OP_EVENT_COLUMNS)
+    steps = warehouse.read_table("steps", schema=SCHEMA)
+    runs = warehouse.read_table("runs", schema=SCHEMA)[["run_id", "job_name"]]
+    healed = steps[(steps["status"] == "SUCCESS") & (steps["attempts"].fillna(1) > 1)]
+    healed = healed.merge(runs, on="run_id", how="left")
+    return pd.DataFrame(
+        {
+            "event_id": [f"{r.run_id}:{r.step_key}" for r in healed.itertuples()],
+            "at": pd.to_datetime(healed["ended_at"], utc=True),
+            "kind": STEP_RETRY,
+            "subject_kind": "asset",
+            "subject": healed["step_key"],
+            "severity": "low",
+            "run_id": healed["run_id"],
+            "detail": [
+                {"job": r.job_name, "asset": r.step_key, "attempts": int(r.attempts)}
+                for r in healed.itertuples()
+            ],
+        },
+        columns=OP_EVENT_COLUMNS,
+    )
+
+
+__all__ = ["events_from_warehouse", "silent_retries"]

@@ -1,5 +1,6 @@
 """Post-incident reports: a timeline from the event log and the healer's actions, time to
-detect, time to recover, the root-cause class and every action taken, as Markdown and HTML."""
+detect, time to recover, the root-cause class, every action taken and every setting its remedies
+changed (overrides, with the rule that undoes them), as Markdown and HTML."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import dagster as dg
 import markdown as md_lib
 
-from orchestration_project.operations.healing import Healer
+from orchestration_project.operations.healing import Healer, overrides_markdown
 
 _EVENT_TYPES = {
     dg.DagsterEventType.RUN_START,
@@ -114,6 +115,15 @@ def write_incident_report(
     ]
     for _, a in actions.iterrows():
         lines.append(f"- {a['at']:%H:%M:%S} **{a['action']}** ({a['status']})")
+    lines += [
+        "",
+        "## Settings changed by its remedies",
+        "",
+        "Each is an override with its baseline, the rule that undoes it and an expiry; this is "
+        "their state when the report was written.",
+        "",
+        overrides_markdown(healer.overrides.all(incident_id=incident_id), empty="(none)"),
+    ]
     lines += ["", "## Timeline", "", "| time (UTC) | source | step | event |", "|---|---|---|---|"]
     for r in timeline(instance, healer, incident_id):
         what = str(r["what"]).replace("|", "/")

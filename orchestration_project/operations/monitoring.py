@@ -72,6 +72,7 @@ def evaluate_alerts(
     grace: timedelta = timedelta(hours=1),
     lookback: timedelta = timedelta(hours=1),
     evidence: timedelta = timedelta(hours=24),
+    silent: pd.DataFrame | None = None,
 ) -> MonitoringOutcome:
     """Evaluate rules, notify, open and close alert incidents, and judge alerts.
 
@@ -87,6 +88,9 @@ def evaluate_alerts(
         lookback: how long before a failure an alert about it still counts as confirmed.
         evidence: how long after an incident ended an alert about it still counts as confirmed
             (the longest rule window: a 24-hour success rate reflects a failure for 24 hours).
+        silent: silent remedies derived from run metadata rather than recorded in the store
+            (``operations.events.silent_retries``: steps healed by their own retry), in the
+            columns of ``healing.OP_EVENT_COLUMNS``; they confirm alerts like stored events.
     """
     out = MonitoringOutcome()
     health = health if health is not None else health_frame(events, now)
@@ -121,8 +125,14 @@ def evaluate_alerts(
             ):
                 out.incidents_resolved.append(closed.incident_id)
     out.confirmed = confirm_alerts(manager, healer, now=now, lookback=lookback, evidence=evidence)
+    stored = op_events(healer.store, since=now - evidence)
+    derived = silent if silent is not None and len(silent) else None
+    if derived is not None:
+        derived = derived[pd.to_datetime(derived["at"], utc=True) >= now - evidence]
     out.confirmed += confirm_from_op_events(
-        manager, op_events(healer.store, since=now - evidence), lookback=lookback
+        manager,
+        pd.concat([stored, derived], ignore_index=True) if derived is not None else stored,
+        lookback=lookback,
     )
     out.expired_false = len(manager.expire_unconfirmed(now, grace=grace) or [])
     return out

@@ -16,6 +16,8 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
+from orchestration_project.agents.coordination.store import CoordinationStore
+from orchestration_project.operations.healing import OpsSettings
 from resources.fetching.common import (
     HTML_TYPES,
     USER_AGENT,
@@ -26,6 +28,9 @@ from resources.fetching.common import (
 )
 from resources.fetching.result import FetchResult
 from resources.url_policy import BlockedUrlError, UrlPolicy
+
+TIMEOUT_SETTING = "fetch_timeout_s:http"
+"""The operational setting that overrides the HTTP fetch timeout (``HttpFetcher.tuned``)."""
 
 
 def _shutdown_socket(resp: httpx.Response) -> None:
@@ -64,6 +69,14 @@ class HttpFetcher(dg.ConfigurableResource):
             A ``UrlPolicy`` with this resource's allow-lists.
         """
         return UrlPolicy(tuple(self.allowed_domains), tuple(self.allow_private_hosts))
+
+    def tuned(self, store: CoordinationStore) -> HttpFetcher:
+        """This fetcher with the operational timeout setting ``fetch_timeout_s:http`` applied
+        when one was set (a reviewed configuration recommendation writes it), else itself."""
+        value = OpsSettings(store).get(TIMEOUT_SETTING)
+        if value is None:
+            return self
+        return self.model_copy(update={"timeout_s": float(value)})
 
     def fetch(self, url: str, *, any_text: bool = False) -> FetchResult:
         """Fetch one page; never raises for what the page or the network does.

@@ -22,6 +22,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from orchestration_project.agents.coordination.store import CoordinationStore
+from orchestration_project.operations.healing import OpsSettings
 from resources.fetching import (
     BlockedUrlError,
     BrowserFetcher,
@@ -32,6 +34,7 @@ from resources.fetching import (
     UrlPolicy,
     find_chromium,
 )
+from resources.fetching.http import TIMEOUT_SETTING
 
 SLOW_S = 6.0  # far longer than the short time limits below (the server thread just lingers)
 PAUSE_S = 1.0  # one "slow-ish" page, for the parallelism tests
@@ -284,6 +287,20 @@ def test_http_deadline_includes_a_slow_body(http: HttpFetcher, site: str, path: 
     assert r.outcome == "timeout" and r.html is None, r.error
     assert "1 s" in r.error
     assert time.perf_counter() - t0 < SLOW_S / 2  # the deadline, not the server, ended it
+
+
+def test_an_applied_timeout_setting_changes_the_http_deadline(
+    http: HttpFetcher, site: str, tmp_path
+) -> None:
+    """``fetch_timeout_s:http`` (written when a reviewed recommendation is approved) is what
+    the fetching steps use; without it the configured timeout stands."""
+    store = CoordinationStore(f"sqlite:///{tmp_path / 'c.db'}")
+    assert http.tuned(store) is http
+    OpsSettings(store).set(TIMEOUT_SETTING, 1.0, reason="review item r-1 approved by alice")
+    tuned = http.tuned(store)
+    assert (tuned.timeout_s, http.timeout_s) == (1.0, 5.0)
+    r = tuned.fetch(site + "/slow")
+    assert r.outcome == "timeout" and "1 s" in r.error, r.error
 
 
 def test_http_decodes_with_the_declared_charset(http: HttpFetcher, site: str) -> None:

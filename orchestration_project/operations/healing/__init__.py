@@ -29,7 +29,8 @@ warehouse, so a locked or corrupt warehouse cannot stop incident response.
 The package's modules: :mod:`.schema` (tables, remedy names, run tags, ``ensure_ops_tables``,
 ``OpsSettings``), :mod:`.breakers` (circuit breakers), :mod:`.eventlog` (reading failures and
 check outcomes from the Dagster instance), :mod:`.opevents` (silent remedies recorded as
-low-severity operational events), :mod:`.incidents` (incident records, the retry
+low-severity operational events), :mod:`.overrides` (settings a remedy changed, with the
+rule and expiry that undo them), :mod:`.incidents` (incident records, the retry
 policy, ``incidents_frame``) and :mod:`.healer` (the :class:`Healer`). Import from the package;
 every public name is re-exported here.
 """
@@ -55,13 +56,23 @@ from orchestration_project.operations.healing.incidents import (
 )
 from orchestration_project.operations.healing.opevents import (
     BREAKER_TRIP,
+    OP_EVENT_COLUMNS,
     PREDICTED_FAILURE_ACTION,
     QUARANTINE_SPIKE,
     ROUTE_SWITCH,
     SILENT_REMEDIES,
     SOURCE_SKIPPED,
+    STEP_RETRY,
     op_events,
     record_op_event,
+)
+from orchestration_project.operations.healing.overrides import (
+    MAX_LIFETIME_KEY,
+    QUIET_RUNS_KEY,
+    RESTORE_CONCURRENCY,
+    ConcurrencyChange,
+    Overrides,
+    overrides_markdown,
 )
 from orchestration_project.operations.healing.schema import (
     ACTION_TAG,
@@ -86,13 +97,21 @@ from orchestration_project.operations.healing.schema import (
 )
 
 __all__ = [
+    "MAX_LIFETIME_KEY",
+    "QUIET_RUNS_KEY",
+    "RESTORE_CONCURRENCY",
+    "ConcurrencyChange",
+    "Overrides",
+    "overrides_markdown",
     "ACTION_TAG",
     "BREAKER_TRIP",
+    "OP_EVENT_COLUMNS",
     "PREDICTED_FAILURE_ACTION",
     "QUARANTINE_SPIKE",
     "ROUTE_SWITCH",
     "SILENT_REMEDIES",
     "SOURCE_SKIPPED",
+    "STEP_RETRY",
     "breaker_subject",
     "op_events",
     "op_events_table",

@@ -1,8 +1,9 @@
 """The :class:`Healer`: opens incidents for failed runs, failed asset checks and health alerts,
 applies remedies by failure class (re-execute with backoff, lower concurrency, escalate) and
-verifies recoveries.
+verifies recoveries. Settings its remedies change are overrides with a recovery rule
+(:mod:`orchestration_project.operations.healing.overrides`).
 
-Over 500 lines because :class:`Healer` is one class of about 615 lines: its methods share the
+Over 500 lines because :class:`Healer` is one class of about 600 lines: its methods share the
 private record helpers (``_act``, ``_update``, ``_close``) and call each other across failure
 handling, remedies, recovery, alerts and check scanning; splitting it would mean mixins or new
 helper objects, a change of design rather than a move. Its records and policy live in
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 
 from orchestration_project.agents.coordination.store import CoordinationStore
 from orchestration_project.common.time import utcnow
-from orchestration_project.operations.failures import UPSTREAM
+from orchestration_project.operations.failures import RESOURCE, UPSTREAM
 from orchestration_project.operations.healing.eventlog import check_outcomes, read_run_failure
 from orchestration_project.operations.healing.incidents import (
     Incident,
@@ -32,6 +33,7 @@ from orchestration_project.operations.healing.incidents import (
     _incident,
     _summary,
 )
+from orchestration_project.operations.healing.overrides import Overrides, newest_run_id
 from orchestration_project.operations.healing.schema import (
     ACTION_TAG,
     CHECK_SCAN_FIRST_LOOKBACK,
@@ -46,7 +48,6 @@ from orchestration_project.operations.healing.schema import (
     actions_table,
     ensure_ops_tables,
     incidents_table,
-    settings_table,
 )
 
 
@@ -75,6 +76,8 @@ class Healer:
         self.notify = notify or (lambda _event: None)
         self.clock = clock
         self.settings = OpsSettings(store)
+        self.overrides = Overrides(store, clock=clock)
+        self.override_changes: list[dict[str, Any]] = []  # from the last check_recoveries
         self.scan_cursor: float | None = None  # newest run update seen by scan_checks
         ensure_ops_tables(store)
 
@@ -158,6 +161,7 @@ class Healer:
             return self.incident(handled.incident_id)
         self.link_launched_runs(instance)  # a failed recovery run proves its launch
         failure = read_run_failure(instance, run_id)
+        watermark = newest_run_id(instance)  # quiet runs of a lowered job count after it
         now = self.clock()
         incident_id = "inc-" + failure.root_run_id[:13]
         escalation: dict[str, Any] | None = None
@@ -213,23 +217,19 @@ class Healer:
                 failed_at=failure.at.isoformat(),
             )
             remedy = REMEDY_BY_CLASS.get(failure.failure_class, ESCALATE)
-            if remedy != ESCALATE and attempts >= self.policy.max_attempts:
+            # The retry budget: the policy's, unless a reviewed recommendation set one for
+            # this job (``max_attempts:<job>``, ``operations.review``).
+            budget = self.settings.get(f"max_attempts:{failure.job_name}")
+            budget = self.policy.max_attempts if budget is None else int(budget)
+            if remedy != ESCALATE and attempts >= budget:
                 remedy, why = ESCALATE, f"{attempts} re-executions did not recover it"
             else:
                 why = f"{failure.failure_class} cannot be fixed by retrying"
             if remedy == LOWER_CONCURRENCY:
-                key = f"max_parallel:{failure.job_name}"
-                current = int(
-                    self.settings.get(key)
-                    or self.settings.get(f"default_parallel:{failure.job_name}")
-                    or 4
-                )
-                lowered = max(1, current // 2)
-                conn.execute(sa.delete(settings_table).where(settings_table.c.key == key))
-                conn.execute(
-                    settings_table.insert().values(
-                        key=key, value=lowered, changed_at=now, reason=f"incident {incident_id}"
-                    )
+                # An override with a recovery rule and an expiry (``healing.overrides``), not a
+                # one-way setting: quiet runs give the fan-out back step by step.
+                change = self.overrides.lower_concurrency(
+                    conn, failure.job_name, incident_id=incident_id, watermark=watermark, now=now
                 )
                 self._act(
                     conn,
@@ -238,10 +238,17 @@ class Healer:
                     run_id=run_id,
                     at=now,
                     job=failure.job_name,
-                    before=current,
-                    after=lowered,
+                    before=change.before,
+                    after=change.after,
+                    baseline=change.baseline,
+                    override_id=change.override_id,
+                    expires_at=change.expires_at.isoformat(),
                 )
                 remedy = REEXECUTE
+            elif failure.failure_class == RESOURCE:  # escalated: no lowering, but not quiet
+                self.overrides.reset_quiet_count(
+                    conn, failure.job_name, watermark=watermark, why=f"incident {incident_id}"
+                )
             if remedy == REEXECUTE:
                 delay = self.policy.delay_s(attempts + 1, salt=incident_id)
                 self._act(
@@ -325,7 +332,10 @@ class Healer:
     # -- recovery ---------------------------------------------------------------------------
 
     def check_recoveries(self, instance: dg.DagsterInstance) -> list[Incident]:
-        """Close incidents whose latest re-execution succeeded and whose checks all passed."""
+        """Close incidents whose latest re-execution succeeded and whose checks all passed,
+        then apply the recovery rules of every override (:meth:`.Overrides.evaluate`; what they
+        changed is left in :attr:`override_changes`): a lowered concurrency comes back one
+        step per ``overrides:quiet_runs`` successful runs, not with the recovery itself."""
         recovered = []
         for inc in self.incidents(statuses=["remediating"]):
             runs = instance.get_run_records(
@@ -376,8 +386,6 @@ class Healer:
                         consistency="passed",
                     )
             self._close(inc.incident_id, status=None)
-            if not failed:
-                self._restore_concurrency(inc.incident_id)
             done = self.incident(inc.incident_id)
             self.notify(
                 {
@@ -386,6 +394,8 @@ class Healer:
                 }
             )
             recovered.append(done)
+        # Every tick of the remedy sensor passes here: the overrides' recovery rules run too.
+        self.override_changes = self.overrides.evaluate(instance)
         return recovered
 
     def link_launched_runs(self, instance: dg.DagsterInstance) -> int:
@@ -421,23 +431,6 @@ class Healer:
             if row is None or (row.detail or {}).get("launched_run_id"):
                 continue
             self.mark_launched(int(action_id), rec.dagster_run.run_id)
-
-    def _restore_concurrency(self, incident_id: str) -> None:
-        """After a verified recovery, give the job back the fan-out the incident's remedy took
-        away (unless someone changed the setting since): lowering it was a remedy for that
-        incident, not a permanent setting."""
-        acts = self.actions(incident_id)
-        lowered = acts[acts["action"] == LOWER_CONCURRENCY]
-        if lowered.empty:
-            return
-        first, last = lowered.iloc[0]["detail"] or {}, lowered.iloc[-1]["detail"] or {}
-        job, before, after = first.get("job"), first.get("before"), last.get("after")
-        key = f"max_parallel:{job}"
-        if not job or before is None or int(self.settings.get(key, -1)) != int(after):
-            return
-        self.settings.set(key, int(before), reason=f"incident {incident_id} recovered")
-        with self.store.transaction() as conn:
-            self._act(conn, incident_id, "restore_concurrency", job=job, value=int(before))
 
     def _close(self, incident_id: str, *, status: str | None) -> None:
         with self.store.transaction() as conn:

@@ -28,6 +28,9 @@ BREAKER_TRIP = "breaker_trip"
 SOURCE_SKIPPED = "source_skipped"
 QUARANTINE_SPIKE = "quarantine_spike"
 PREDICTED_FAILURE_ACTION = "predicted_failure_action"
+STEP_RETRY = "step_retry"
+"""A step that failed and succeeded on its own retry: derived from run metadata
+(``operations.events.silent_retries``), never stored here."""
 SILENT_REMEDIES = (
     ROUTE_SWITCH,
     BREAKER_TRIP,
@@ -116,6 +119,7 @@ __all__ = [
     "ROUTE_SWITCH",
     "SILENT_REMEDIES",
     "SOURCE_SKIPPED",
+    "STEP_RETRY",
     "op_events",
     "record_op_event",
 ]

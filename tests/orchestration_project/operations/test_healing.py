@@ -30,6 +30,7 @@ from orchestration_project.operations.healing import (
     ESCALATE,
     INCIDENT_TAG,
     LOWER_CONCURRENCY,
+    QUIET_RUNS_KEY,
     REEXECUTE,
     ROOT_TAG,
     CircuitBreakers,
@@ -226,16 +227,18 @@ def test_resource_exhaustion_halves_the_jobs_concurrency_then_reexecutes(
     steps = [(d["before"], d["after"]) for d in acts[acts["action"] == LOWER_CONCURRENCY]["detail"]]
     assert steps == [(4, 2), (2, 1), (1, 1)]
 
-    # Regression: the lowered fan-out used to stay for ever. The next re-execution succeeds;
-    # once its recovery is verified, the job gets its fan-out back.
+    # Regression: the lowered fan-out used to stay for ever. It is now an override that quiet
+    # runs undo one step at a time (test_overrides.py); with one quiet run per step, the
+    # verified recovery earns the first step back.
+    settings.set(QUIET_RUNS_KEY, 1)
     clock.advance(600)
     [recovery] = reexecution.run_due(healer, instance, launcher)
     assert instance.get_run_by_id(recovery).status == dg.DagsterRunStatus.SUCCESS
     [done] = healer.check_recoveries(instance)
     assert done.status == "recovered"
-    assert settings.max_parallel(JOB, 4) == 4
+    assert settings.max_parallel(JOB, 4) == 2
     acts = healer.actions(inc.incident_id)
-    assert acts[acts["action"] == "restore_concurrency"].iloc[0]["detail"]["value"] == 4
+    assert acts[acts["action"] == "restore_concurrency"].iloc[0]["detail"]["value"] == 2
 
 
 @pytest.mark.parametrize(

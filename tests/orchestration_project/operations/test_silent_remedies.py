@@ -15,9 +15,11 @@ from orchestration_project.operations.alerting import (
     InMemoryAlertStore,
     ThresholdRule,
 )
+from orchestration_project.operations.events import silent_retries
 from orchestration_project.operations.healing import (
     BREAKER_TRIP,
     ROUTE_SWITCH,
+    STEP_RETRY,
     CircuitBreakers,
     Healer,
     op_events,
@@ -29,6 +31,7 @@ from orchestration_project.operations.monitoring import (
     op_event_subjects,
 )
 from orchestration_project.research.quarantine import quarantine_facts
+from resources.warehouse import DuckDBWarehouse
 
 NOW = datetime.now(UTC)
 
@@ -185,3 +188,38 @@ def test_a_quarantine_spike_is_a_large_share_of_a_batch() -> None:
     many = quarantine_facts(rows + [{**bad, "fact_id": f"b{i}"} for i in range(8)])
     assert many.records_quarantined == 8 and many.is_spike()
     assert many.records_in == many.records_accepted + many.records_quarantined
+
+
+def test_a_step_healed_by_its_own_retry_is_a_silent_remedy(tmp_path: Path) -> None:
+    """From run metadata in a real DuckDB warehouse: only steps that succeeded after a failed
+    attempt count; a first-time success or a step that failed for good do not."""
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    assert silent_retries(warehouse).empty  # no run metadata yet
+    end = pd.Timestamp(NOW)
+    warehouse.write_table(
+        "runs",
+        pd.DataFrame({"run_id": ["r1", "r2"], "job_name": ["canary_job", "canary_job"]}),
+        schema="operations",
+    )
+    warehouse.write_table(
+        "steps",
+        pd.DataFrame(
+            {
+                "run_id": ["r1", "r1", "r2"],
+                "step_key": ["canary__pages", "canary__facts", "canary__pages"],
+                "status": ["SUCCESS", "SUCCESS", "FAILURE"],
+                "ended_at": [end, end, end],
+                "attempts": [2, 1, 3],
+            }
+        ),
+        schema="operations",
+    )
+    [ev] = silent_retries(warehouse).to_dict("records")
+    assert (ev["kind"], ev["subject_kind"], ev["subject"], ev["run_id"]) == (
+        STEP_RETRY,
+        "asset",
+        "canary__pages",
+        "r1",
+    )
+    assert ev["detail"] == {"job": "canary_job", "asset": "canary__pages", "attempts": 2}
+    assert op_event_subjects(ev) == [("asset", "canary__pages"), ("job", "canary_job")]
