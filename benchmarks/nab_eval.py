@@ -7,8 +7,12 @@ detections; then held-out scores with the per-fold spread -- leave-one-category-
 threshold re-chosen on the three training categories), nested LOCO (the hyper-parameters of
 :data:`NESTED_GRID` *and* the threshold re-chosen on the training categories), 5-fold by file
 (five random splits) -- a short-history proxy (every file cut into ~2000-row pieces, each
-scored by a fresh detector that has not learned the series), an ablation that removes each
-ensemble member in turn, and the throughput of the one-point-at-a-time and block paths.
+scored by a fresh detector that has not learned the series), at the fixed threshold and under
+nested LOCO (hyper-parameters and threshold chosen on the whole files of the training
+categories, pieces of the held-out category scored), a scale-freeness proxy (every file scored
+again after a random affine transform ``a * x + b`` of its values, ``a`` log-uniform in
+0.01..100), an ablation that removes each ensemble member in turn, and the throughput of the
+one-point-at-a-time and block paths.
 
 Thresholds are chosen by a robustness rule, not the raw maximum: the threshold whose
 *neighbourhood* (+-0.025) has the best mean score (the flat region of the threshold curve).
@@ -49,6 +53,7 @@ NESTED_GRID = {
     "suppress": (30, 100, 300),
     "season_scale": (0.25, 0.5, 1.0),
     "season_min_acf": (0.3, 0.5),
+    "ramp": (2000, 3000, 4000),
 }
 ABLATIONS = {
     "all members (default)": {},
@@ -56,8 +61,13 @@ ABLATIONS = {
     "without short-mean envelope": {"smooth": 0},
     "without seasonal residual": {"season_smooth": 0},
     "without suppression": {"suppress": 0},
+    "without small-sample discount (ramp=0)": {"ramp": 0},
     "value envelope only (no mean, seasonal)": {"smooth": 0, "season_smooth": 0},
-    "previous detector (suppress=300, no seasonal)": {"suppress": 300, "season_smooth": 0},
+    "previous detector (suppress=300, no seasonal)": {
+        "suppress": 300,
+        "season_smooth": 0,
+        "ramp": 0,
+    },
 }
 
 Scores = dict[str, np.ndarray]
@@ -141,15 +151,20 @@ def kfold_by_file(
 
 def nested_loco(
     files: Sequence[NabFile], by_cfg: dict[tuple, Scores]
-) -> tuple[float, list[str], list[float]]:
+) -> tuple[float, list[str], list[float], dict[str, tuple[tuple, float]]]:
     """LOCO with the hyper-parameters *and* the threshold chosen on the training categories.
 
     The hyper-parameters are chosen by the same rule as the defaults, applied to the training
     categories only: an inner leave-one-category-out over them, maximising the worst inner
     fold (ties: the pooled inner score); the threshold is then the robust-rule threshold on
     all training categories.
+
+    Returns:
+        Pooled held-out score, one line per fold, the per-fold scores and the choice
+        ``{held-out category: (grid cell, threshold)}``.
     """
     parts, lines, per = [], [], []
+    choice: dict[str, tuple[tuple, float]] = {}
     for cat in categories(files):
         train = [f for f in files if f.category != cat]
         test = [f for f in files if f.category == cat]
@@ -162,6 +177,7 @@ def nested_loco(
                 best = cand
         assert best is not None
         worst, fit, key, thr = best
+        choice[cat] = (key, thr)
         parts.append((test, by_cfg[key], thr))
         cs = score_corpus(test, by_cfg[key], thr, STANDARD)
         if cs.n_windows:
@@ -170,7 +186,45 @@ def nested_loco(
             f"  fold {cat:24s} {dict(zip(NESTED_GRID, key, strict=True))} thr={thr:.4f} "
             f"(inner worst {worst:.1f}) held-out {fold_figure(test, by_cfg[key], thr)}"
         )
+    return pooled(parts), lines, per, choice
+
+
+def nested_proxy(
+    pieces: Sequence[NabFile], cfg: DetectorConfig, choice: dict[str, tuple[tuple, float]]
+) -> tuple[float, list[str], list[float]]:
+    """Short-history proxy under nested LOCO: the pieces of each held-out category, scored
+    with the grid cell and threshold that nested LOCO chose on the training categories."""
+    parts, lines, per = [], [], []
+    for cat, (key, thr) in choice.items():
+        test = [p for p in pieces if p.category == cat]
+        sc = score_all(test, replace(cfg, **dict(zip(NESTED_GRID, key, strict=True))))
+        parts.append((test, sc, thr))
+        cs = score_corpus(test, sc, thr, STANDARD)
+        if cs.n_windows:
+            per.append(cs.normalized)
+        lines.append(f"  fold {cat:24s} thr={thr:.4f} held-out pieces {fold_figure(test, sc, thr)}")
     return pooled(parts), lines, per
+
+
+def affine_check(
+    files: Sequence[NabFile], scores: Scores, cfg: DetectorConfig, thr: float, seed: int = 0
+) -> None:
+    """Scale-freeness proxy: score each file after a random affine transform of its values."""
+    rng = np.random.default_rng(seed)
+    moved: dict[str, np.ndarray] = {}
+    worst, flips = 0.0, 0
+    for f in files:
+        a = float(10.0 ** rng.uniform(-2.0, 2.0))
+        y = a * f.values
+        b = float(rng.uniform(-10.0, 10.0)) * (float(np.max(np.abs(y))) + a)
+        moved[f.name] = s = score_series(y + b, cfg)
+        worst = max(worst, float(np.max(np.abs(s - scores[f.name]))))
+        flips += int(np.sum((s >= thr) != (scores[f.name] >= thr)))
+    cs = score_corpus(files, moved, thr, STANDARD)
+    print(
+        f"  standard at {thr:.4f} {cs.normalized:6.2f} ({cs.n_caught}/{cs.n_windows} caught); "
+        f"largest score change {worst:.2e}; detections changed {flips}"
+    )
 
 
 def chunked(files: Sequence[NabFile], length: int = 2000) -> list[NabFile]:
@@ -301,7 +355,7 @@ def main() -> None:
         for key in itertools.product(*NESTED_GRID.values()):
             c = replace(cfg, **dict(zip(NESTED_GRID, key, strict=True)))
             by_cfg[key] = scores if c == cfg else score_all(files, c)
-        nested, lines, nper = nested_loco(files, by_cfg)
+        nested, lines, nper, choice = nested_loco(files, by_cfg)
         print("\n".join(lines))
         print(f"nested LOCO pooled {nested:6.2f}; per held-out category: {spread(nper)}")
 
@@ -317,17 +371,26 @@ def main() -> None:
         for cat in categories(pieces):
             sub = [p for p in pieces if p.category == cat]
             print(f"  {cat:24s} {fold_figure(sub, psc, thr)}")
+        print("[proxy] short history under nested LOCO (grid cell and threshold from training)")
+        npx, lines, pper = nested_proxy(pieces, cfg, choice)
+        print("\n".join(lines))
+        print(f"nested LOCO short-history proxy pooled {npx:6.2f}; per category: {spread(pper)}")
 
-        print("\n[ablation] each member removed (fixed threshold / robust-rule LOCO)")
+        print("\n[proxy] scale-free: each file after a random affine map a*x+b (a 0.01..100)")
+        affine_check(files, scores, cfg, thr)
+
+        print("\n[ablation] each member removed (fixed threshold / robust-rule LOCO / proxy)")
         for name, change in ABLATIONS.items():
             c = replace(cfg, **change)
             sc = scores if c == cfg else score_all(files, c)
             at = score_corpus(files, sc, thr, STANDARD)
             lo_a, _, per_a = loco(files, sc)
             best = threshold_curve(files, sc, GRID, STANDARD).max()
+            pa = score_corpus(pieces, psc if c == cfg else score_all(pieces, c), thr, STANDARD)
             print(
-                f"  {name:46s} at {thr:.4f}: {at.normalized:6.2f} ({at.n_caught} caught)  "
-                f"best {best:6.2f}  LOCO {lo_a:6.2f} (worst fold {min(per_a):6.2f})"
+                f"  {name:40s} at {thr:.4f}: {at.normalized:6.2f} ({at.n_caught} caught)  "
+                f"best {best:6.2f}  LOCO {lo_a:6.2f} (worst fold {min(per_a):6.2f})  "
+                f"short-history proxy {pa.normalized:6.2f}"
             )
 
     print()

@@ -51,6 +51,8 @@ CONFIGS = [
     DetectorConfig(history=700, season_smooth=3, season_refit=37, season_min_points=50),
     DetectorConfig(value_member=False, season_min_acf=0.2, season_scale=0.1),
     DetectorConfig(season_lag=40, season_refit=100),
+    DetectorConfig(ramp=0),
+    DetectorConfig(history=300, ramp=7, min_history=2),
 ]
 
 
@@ -151,6 +153,7 @@ def test_invalid_config_rejected() -> None:
         DetectorConfig(smooth=-1),
         DetectorConfig(damp=1.5),
         DetectorConfig(scale=0.0),
+        DetectorConfig(ramp=-1),
     ):
         with pytest.raises(ValueError):
             StreamingAnomalyDetector(bad)
@@ -248,3 +251,38 @@ def test_noise_free_repetition_does_not_alarm() -> None:
     ):
         s = score_series(x)
         assert s[300:].max() < DEFAULT_THRESHOLD
+
+
+def test_level_shift_in_fresh_short_series_is_caught() -> None:
+    """A fresh 600-point noisy series (NAB warm-up: its first 90 points) with a level shift
+    at point 150: caught within a few points, and no false alarm before it."""
+    rng = np.random.default_rng(31)
+    x = 100 + rng.normal(0, 2, 600)
+    x[150:] += 8.0
+    s = score_series(x)
+    assert s[90:150].max() < DEFAULT_THRESHOLD
+    assert s[150:156].max() >= DEFAULT_THRESHOLD
+
+
+def test_small_sample_discount() -> None:
+    """The envelope members are discounted while the series is young (a modest new record
+    at point 300 scores lower than without the discount), and not at all once ``ramp``
+    points (plus the suppression span) have been seen."""
+    rng = np.random.default_rng(32)
+    x = rng.normal(0, 1, 5000)
+    x[300] = x[:300].max() + 0.08 * np.ptp(x[:300])
+    with_ramp = score_series(x)
+    without = score_series(x, DetectorConfig(ramp=0))
+    assert with_ramp[300] < without[300]
+    assert without[300] >= DEFAULT_THRESHOLD > with_ramp[300]
+    assert np.array_equal(with_ramp[3100:], without[3100:])
+
+
+@pytest.mark.parametrize(("a", "b"), [(0.01, 3.0), (100.0, -5000.0), (7.3, 0.0), (1.0, 1e3)])
+def test_scale_and_offset_invariance(a: float, b: float) -> None:
+    """The score is scale-free: score_series(a * x + b) == score_series(x) for a > 0, up to
+    floating-point rounding."""
+    x = bumpy(6000, 33)
+    x = x[np.isfinite(x)]
+    ref = score_series(x)
+    assert np.max(np.abs(score_series(a * x + b) - ref)) < 1e-9
