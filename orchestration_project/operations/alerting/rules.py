@@ -339,6 +339,9 @@ class AnomalyRule(Rule):
             throughput).
         history: How far back the series reaches.
         max_catch_up: Most buckets judged in one evaluation after a long gap.
+        min_change: The smallest departure from the typical value (the median of earlier
+            buckets, in the signal's unit) worth an alert: a step 0.3 s slower than usual is
+            anomalous to the detector but is scheduler noise on a shared machine, not news.
     """
 
     name: str
@@ -350,8 +353,11 @@ class AnomalyRule(Rule):
     direction: str | None = None
     history: timedelta = timedelta(days=7)
     max_catch_up: int = 12
+    min_change: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.min_change < 0:
+            raise ValueError("min_change must be >= 0")
         if self.signal not in _SIGNAL_LABEL:
             raise ValueError(f"signal {self.signal!r} is not one of {list(_SIGNAL_LABEL)}")
         _check_severity(self.severity)
@@ -441,14 +447,18 @@ class AnomalyRule(Rule):
         return out
 
     def _right_direction(self, values: np.ndarray, i: int) -> bool:
-        """Whether bucket ``i`` departs from the median of earlier buckets the watched way."""
-        if self.direction == "both":
+        """Whether bucket ``i`` departs from the median of earlier buckets the watched way, by at
+        least ``min_change``."""
+        if self.direction == "both" and not self.min_change:
             return True
         prior = values[:i][np.isfinite(values[:i])]
         if not len(prior):
             return False
         median = float(np.median(prior))
-        return values[i] > median if self.direction == "up" else values[i] < median
+        if self.direction == "both":
+            return abs(values[i] - median) >= self.min_change
+        change = values[i] - median if self.direction == "up" else median - values[i]
+        return change > 0 and change >= self.min_change
 
 
 def evaluate_rules(
@@ -494,7 +504,8 @@ def default_rules() -> list[Rule]:
         # Jobs: a low success rate over a day, and fast error-budget burn for frequent jobs.
         ThresholdRule("job_success_rate", "job", "success_rate", "<", 0.9, window="24h"),
         BurnRateRule("job_error_budget_burn", "job", slo_target=0.95),
-        AnomalyRule("job_duration_anomaly", "job", "latency", bucket="1h"),
+        # Latency anomalies need a departure worth a look (min_change, seconds).
+        AnomalyRule("job_duration_anomaly", "job", "latency", bucket="1h", min_change=1.0),
         # Assets: repeated materialisation failures; every recent attempt failing is critical.
         ThresholdRule(
             "asset_failures", "asset", "error_rate", ">=", 0.25, window="24h", min_events=2
@@ -509,17 +520,17 @@ def default_rules() -> list[Rule]:
             severity="critical",
             min_events=2,
         ),
-        AnomalyRule("asset_duration_anomaly", "asset", "latency", bucket="1h"),
+        AnomalyRule("asset_duration_anomaly", "asset", "latency", bucket="1h", min_change=1.0),
         # Agents: error rate and latency.
         ThresholdRule(
             "agent_error_rate", "agent", "error_rate", ">", 0.2, window="1h", min_events=5
         ),
-        AnomalyRule("agent_latency_anomaly", "agent", "latency", bucket="15min"),
+        AnomalyRule("agent_latency_anomaly", "agent", "latency", bucket="15min", min_change=0.5),
         # Routes (fetching): error rate, budget burn, latency and error anomalies.
         ThresholdRule(
             "route_error_rate", "route", "error_rate", ">", 0.2, window="1h", min_events=5
         ),
         BurnRateRule("route_error_budget_burn", "route", slo_target=0.99),
-        AnomalyRule("route_latency_anomaly", "route", "latency", bucket="5min"),
+        AnomalyRule("route_latency_anomaly", "route", "latency", bucket="5min", min_change=0.1),
         AnomalyRule("route_error_anomaly", "route", "error_rate", bucket="15min"),
     ]

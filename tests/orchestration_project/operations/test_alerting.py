@@ -215,6 +215,21 @@ def test_anomaly_rule_detects_a_latency_spike_in_the_newest_bucket() -> None:
     assert a.value >= rule.threshold and "10 s" in a.message
 
 
+def test_anomaly_rule_ignores_a_departure_smaller_than_min_change() -> None:
+    """The same anomalous bucket alerts or not by how far it is from the typical value: a few
+    tenths of a second on a shared machine is not worth a page."""
+    typical = float(_steady()["latency_s"].median())
+    small = _spike(_steady(), NOW - timedelta(minutes=5), NOW, typical + 0.3)
+    large = _spike(_steady(), NOW - timedelta(minutes=5), NOW, typical + 2.0)
+    plain = AnomalyRule("route_latency", "route", "latency", bucket="5min")
+    floor = AnomalyRule("route_latency", "route", "latency", bucket="5min", min_change=1.0)
+    assert len(plain.evaluate(events={"route": small}, health=pd.DataFrame(), now=NOW)) == 1
+    assert floor.evaluate(events={"route": small}, health=pd.DataFrame(), now=NOW) == []
+    assert len(floor.evaluate(events={"route": large}, health=pd.DataFrame(), now=NOW)) == 1
+    with pytest.raises(ValueError, match="min_change"):
+        AnomalyRule("x", "route", "latency", min_change=-1)
+
+
 def test_anomaly_rule_is_quiet_on_steady_latency_evaluated_every_few_minutes() -> None:
     ev = _steady()
     rule = AnomalyRule("route_latency", "route", "latency", bucket="5min")
