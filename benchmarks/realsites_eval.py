@@ -446,6 +446,12 @@ def run_market_research(resources: dict[str, Any]) -> JobRun:
             )
             success = result.success
             failed_steps = sorted(result.get_failed_step_keys())
+            from orchestration_project.operations.failures import root_error
+
+            for ev in result.all_events:
+                if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
+                    err = root_error(ev.step_failure_data.error)
+                    print(f"  step {ev.step_key} failed: {err.cls_name}: {err.message[:400]}")
             failed_checks = sorted(
                 c.check_name for c in result.get_asset_check_evaluations() if not c.passed
             )

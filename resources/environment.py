@@ -22,6 +22,7 @@ from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import OfflineLanguageEngine, OpenAIChatEngine
 from resources.sources import ConfiguredSources, DemoWorldSources
+from resources.tracking import MlflowTracking
 from resources.warehouse import DuckDBWarehouse, PostgresWarehouse, WarehouseIOManager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,7 @@ def local_resources(
             file_path=str(data / "alerts.jsonl"),
             webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
         ),
+        "tracking": MlflowTracking(data_dir=str(data)),
         "faults": FaultInjection(
             step_fault_rate=float(os.environ.get("FAULT_STEP_RATE", "0") or 0),
             seed=int(os.environ.get("FAULT_SEED", "0") or 0),
@@ -96,6 +98,10 @@ def production_resources() -> dict[str, Any]:
     allowed = _csv("ALLOWED_DOMAINS")
     warehouse = PostgresWarehouse(url=dg.EnvVar("WAREHOUSE_URL"))
     return {
+        "tracking": MlflowTracking(
+            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""),
+            artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT", ""),
+        ),
         "warehouse": warehouse,
         "io_manager": WarehouseIOManager(warehouse=warehouse),
         "coordination": CoordinationResource(url=dg.EnvVar("COORDINATION_DB_URL")),

@@ -17,6 +17,7 @@ Production: PostgreSQL through SQLAlchemy, same interface (``PostgresWarehouse``
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +50,13 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class _Locked(Exception):
     """Opening the DuckDB file failed on another process's lock (retried)."""
+
+
+def _record_lock_wait(path: str, waited_s: float, *, timed_out: bool) -> None:
+    """Record a lock wait (a leading indicator of predictive failure detection)."""
+    from orchestration_project.operations.prediction import record_lock_wait
+
+    record_lock_wait(path, waited_s, timed_out=timed_out)
 
 
 def _ident(name: str) -> str:
@@ -133,13 +141,17 @@ class DuckDBWarehouse(Warehouse):
             stop=tenacity.stop_after_delay(self.lock_timeout_s),
             reraise=True,
         )
+        started = time.monotonic()
         try:
             conn = retrying(open_file)
         except _Locked as exc:
+            _record_lock_wait(self.path, time.monotonic() - started, timed_out=True)
             raise WarehouseLockedError(
                 f"warehouse {self.path} stayed locked by another process for "
                 f"{self.lock_timeout_s:.0f} s: {exc}"
             ) from exc
+        if retrying.statistics.get("attempt_number", 1) > 1:  # waited for another's lock
+            _record_lock_wait(self.path, time.monotonic() - started, timed_out=False)
         try:
             yield conn
         finally:
@@ -370,6 +382,21 @@ def report_side_table(
     context.log_event(dg.AssetMaterialization(asset_key=key, metadata={**meta, **extra}))
 
 
+def _empty_like_latest(context: dg.InputContext) -> pd.DataFrame:
+    """An empty frame with the columns of the upstream asset's latest materialisation (its
+    ``dagster/column_schema``), so a downstream step sees the columns it expects."""
+    columns: list[str] = []
+    try:
+        event = context.instance.get_latest_materialization_event(context.asset_key)
+        mat = event.asset_materialization if event is not None else None
+        schema = mat.metadata.get("dagster/column_schema") if mat is not None else None
+        if schema is not None:
+            columns = [c.name for c in schema.value.columns]
+    except Exception:  # noqa: BLE001 - no instance or no metadata: no columns
+        columns = []
+    return pd.DataFrame(columns=columns)
+
+
 class WarehouseIOManager(dg.ConfigurableIOManager):
     """Stores each DataFrame asset as a warehouse table named after the asset, in the schema of
     its group (definition metadata ``warehouse_schema``, else the key's prefix), and loads it
@@ -423,6 +450,12 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         upstream = context.upstream_output
         meta = upstream.definition_metadata if upstream is not None else None
         schema, table = self._location(context.asset_key, meta)
+        if not self.warehouse.table_exists(table, schema=schema):
+            # Every upstream run stored zero rows (a site with no facts: an empty frame has no
+            # column types, so no table was created). Downstream gets an empty frame, not an
+            # error: one empty site must not end the whole run.
+            context.log.info(f"{schema}.{table} holds no rows yet: an empty input")
+            return _empty_like_latest(context)
         df = self.warehouse.read_table(table, schema=schema)
         column = (meta or {}).get(PARTITION_COLUMN_KEY)
         if column and context.has_asset_partitions and column in df.columns:

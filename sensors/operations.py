@@ -10,6 +10,8 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
 from assets.canary import canary_job
 from assets.market_research import market_research_job
+from assets.operations.prediction import load_failure_predictor
+from ml.failure_prediction import FeatureConfig
 from orchestration_project.operations.healing import (
     ACTION_TAG,
     INCIDENT_TAG,
@@ -18,8 +20,12 @@ from orchestration_project.operations.healing import (
     unfinished_assets,
 )
 from orchestration_project.operations.incident_report import write_pending_reports
+from orchestration_project.operations.prediction import run_prediction, scorer_or_baseline
+from resources.alerting import AlertingResource
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
+from resources.tracking import MlflowTracking
+from resources.warehouse import Warehouse
 
 HEALED_JOBS = [market_research_job, canary_job]
 
@@ -127,4 +133,47 @@ def _whole_steps(context: dg.SensorEvaluationContext, keys: list[dg.AssetKey]) -
     return list(out)
 
 
-defs = dg.Definitions(sensors=[incident_sensor, remedy_sensor])
+# Windows of the baseline rule when no trained model can be loaded (a model brings its own).
+BASELINE_FEATURES = FeatureConfig(window_s=8.0, horizon_s=12.0)
+
+
+@dg.sensor(
+    name="failure_prediction_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Scores leading indicators (latency and error trends per source, facts per "
+    "page, warehouse lock waits, breakers) and sends a warning before a predicted failure; "
+    "with the operational setting prediction:act on, it also acts: trips the source's breaker "
+    "or lowers writers' concurrency.",
+)
+def failure_prediction_sensor(
+    context: dg.SensorEvaluationContext,
+    coordination: CoordinationResource,
+    warehouse: Warehouse,
+    alerting: AlertingResource,
+    tracking: MlflowTracking,
+) -> dg.SkipReason:
+    """Predict failures within the horizon and warn, or act when ``prediction:act`` is on
+    (``operations.prediction``); the registered model, or the error-rate baseline (with a
+    warning) when it cannot be loaded."""
+    scorer = scorer_or_baseline(lambda: load_failure_predictor(tracking), context.log)
+    cfg = getattr(scorer, "config", BASELINE_FEATURES)
+    outcome = run_prediction(
+        coordination.store(),
+        scorer,
+        warehouse=warehouse,
+        warehouse_path=getattr(warehouse, "path", None),
+        cfg=cfg,
+        model=type(scorer).__name__,
+    )
+    if outcome.notifications:
+        alerting.deliver(outcome.notifications, logger=context.log)
+    warned = int(outcome.scores["warn"].sum()) if len(outcome.scores) else 0
+    return dg.SkipReason(
+        f"{len(outcome.scores)} subject(s) scored, {warned} predicted to fail, "
+        f"{len(outcome.actions)} action(s): "
+        + (", ".join(f"{a['action']} {a['subject']}" for a in outcome.actions) or "none")
+    )
+
+
+defs = dg.Definitions(sensors=[incident_sensor, remedy_sensor, failure_prediction_sensor])

@@ -5,13 +5,25 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.operations.assets import GROUP as OPERATIONS_GROUP
+from assets.operations.prediction import failure_predictor
 
 operations_job = dg.define_asset_job(
     "operations_job",
-    selection=dg.AssetSelection.groups(OPERATIONS_GROUP).materializable(),
+    # The failure predictor trains for minutes on recorded scenarios: materialised on demand
+    # (or by its own job), not every five minutes.
+    selection=dg.AssetSelection.groups(OPERATIONS_GROUP).materializable()
+    - dg.AssetSelection.assets(failure_predictor),
     description="Ingest run metadata, compute health, evaluate alerts, update incidents and "
     "the SLO scorecard.",
     executor_def=dg.in_process_executor,
+    tags={"domain": OPERATIONS_GROUP},
+)
+
+failure_predictor_job = dg.define_asset_job(
+    "failure_predictor_job",
+    selection=dg.AssetSelection.assets(failure_predictor),
+    description="Record degradation scenarios, train the failure predictor, register it in "
+    "MLflow (failure_predictor@champion) with its held-out evaluation.",
     tags={"domain": OPERATIONS_GROUP},
 )
 

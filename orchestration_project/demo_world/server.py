@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from orchestration_project.demo_world.common import HTML, SiteBundle, esc, oversized_chunks
 from orchestration_project.demo_world.data import Site
+from orchestration_project.demo_world.scenarios import Degradation, Ramp, decay_html
 
 # each site pretends to run on a different stack
 SERVER_HEADERS = {
@@ -32,16 +33,38 @@ class SiteFaults:
         error_rate: share of requests answered ``503 Service Unavailable``.
         block_non_browsers: answer ``503`` to clients that do not look like a browser (bot
             protection): the plain-HTTP route fails while the browser route still works.
+        degradation: a ``degrade`` scenario: latency and errors ramping up (``scenarios``).
+        decay: a ``decay`` scenario: the share of prices and ratings the pages have lost.
     """
 
     delay_s: float = 0.0
     error_rate: float = 0.0
     block_non_browsers: bool = False
+    degradation: Degradation | None = None
+    decay: Ramp | None = None
     rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
 
     def clear(self) -> None:
         """No faults."""
         self.delay_s, self.error_rate, self.block_non_browsers = 0.0, 0.0, False
+        self.degradation, self.decay = None, None
+
+    def current_delay_s(self) -> float:
+        """The latency added to every answer now (fixed delay plus a degradation's ramp)."""
+        d = self.degradation
+        return self.delay_s + (d.delay_s() if d is not None else 0.0)
+
+    def current_error_rate(self) -> float:
+        """The share of answers that are ``503`` now (fixed rate plus a degradation's ramp)."""
+        d = self.degradation
+        return min(1.0, self.error_rate + (d.error_rate() if d is not None else 0.0))
+
+    def page(self, path: str, body: bytes) -> bytes:
+        """An HTML page as served now: decayed by the share a ``decay`` scenario reached."""
+        if self.decay is None:
+            return body
+        share = self.decay.progress()
+        return decay_html(body.decode("utf-8"), share, salt=path).encode("utf-8")
 
 
 class DemoHTTPServer(ThreadingHTTPServer):
@@ -112,10 +135,11 @@ def make_handler(
             if path.startswith("/__fault/"):
                 self._fault(path, parse_qs(parts.query))
                 return
-            if faults.delay_s and stop_event.wait(faults.delay_s):
+            delay, error_rate = faults.current_delay_s(), faults.current_error_rate()
+            if delay and stop_event.wait(delay):
                 return
             agent = self.headers.get("User-Agent", "")
-            if (faults.error_rate and faults.rng.random() < faults.error_rate) or (
+            if (error_rate and faults.rng.random() < error_rate) or (
                 faults.block_non_browsers and "Mozilla" not in agent
             ):
                 self._send(503, HTML, b"<html><body>Service Unavailable</body></html>")
@@ -123,7 +147,7 @@ def make_handler(
             if path != "/" and path.endswith("/") and path.rstrip("/") in pages:
                 path = path.rstrip("/")
             if path in pages:
-                self._send(200, HTML, pages[path])
+                self._send(200, HTML, faults.page(path, pages[path]))
             elif path in bundle.static:
                 ctype, body = bundle.static[path]
                 extra = {}

@@ -9,6 +9,7 @@ from typing import Any
 from orchestration_project.demo_world.common import SiteBundle
 from orchestration_project.demo_world.data import SITES
 from orchestration_project.demo_world.outside import outside_routes
+from orchestration_project.demo_world.scenarios import DECAY, DEGRADE, Degradation, Ramp
 from orchestration_project.demo_world.server import (
     DemoHTTPServer,
     SiteFaults,
@@ -35,6 +36,7 @@ class DemoWorld:
         self.faults: dict[str, SiteFaults] = faults or {}
         self._handlers: dict[str, Any] = handlers or {}
         self._down: dict[str, DemoHTTPServer] = {}
+        self._timers: dict[str, threading.Timer] = {}
         self._lock = threading.Lock()
         self.sites: dict[str, str] = sites
         self.outside_url: str = outside_url
@@ -50,6 +52,8 @@ class DemoWorld:
             return
         self._stopped = True
         self._stop_event.set()
+        for timer in list(self._timers.values()):
+            timer.cancel()
         for server in self._servers:
             if server in self._down.values():
                 continue
@@ -70,14 +74,74 @@ class DemoWorld:
     ) -> None:
         """Make site ``slug`` slow, flaky or hostile to non-browser clients (fault injection)."""
         f = self.faults[slug]
+        f.clear()
         f.delay_s, f.error_rate, f.block_non_browsers = delay_s, error_rate, block_non_browsers
 
     def clear_faults(self) -> None:
         """Remove every site fault and bring every site that was taken down back up."""
         for f in self.faults.values():
             f.clear()
+        for timer in list(self._timers.values()):
+            timer.cancel()
+        self._timers.clear()
         for slug in list(self._down):
             self.bring_up(slug)
+
+    def degrade(
+        self,
+        slug: str,
+        *,
+        ramp_s: float,
+        peak_delay_s: float = 1.5,
+        peak_error_rate: float = 0.4,
+    ) -> None:
+        """Scenario ``degrade``: site ``slug`` answers slower and fails more often, linearly
+        over ``ramp_s`` seconds, then goes down (connections refused) until :meth:`bring_up`.
+
+        Args:
+            slug: the site.
+            ramp_s: how long the degradation lasts before the site goes down.
+            peak_delay_s: extra latency reached at the end of the ramp.
+            peak_error_rate: share of ``503`` answers reached at the end of the ramp.
+        """
+        self.faults[slug].degradation = Degradation(
+            Ramp(ramp_s), peak_delay_s=peak_delay_s, peak_error_rate=peak_error_rate
+        )
+        self._schedule(slug, ramp_s, lambda: self.take_down(slug))
+
+    def decay(self, slug: str, *, ramp_s: float) -> None:
+        """Scenario ``decay``: site ``slug``'s pages lose a growing share of their prices and
+        ratings over ``ramp_s`` seconds (all of them at the end, until :meth:`clear_faults` or
+        ``set_faults``)."""
+        self.faults[slug].decay = Ramp(ramp_s)
+
+    def scenario(self, what: str, slug: str, **params: float) -> None:
+        """Switch a named scenario on site ``slug``: ``down``, ``up``, ``block_bots``,
+        ``degrade`` (``ramp_s``, ``peak_delay_s``, ``peak_error_rate``), ``decay``
+        (``ramp_s``) or ``clear``."""
+        if what == "down":
+            self.take_down(slug)
+        elif what == "up":
+            self.bring_up(slug)
+        elif what == "block_bots":
+            self.set_faults(slug, block_non_browsers=True)
+        elif what == DEGRADE:
+            self.degrade(slug, **params)
+        elif what == DECAY:
+            self.decay(slug, **params)
+        elif what == "clear":
+            self.set_faults(slug)
+        else:
+            raise ValueError(f"unknown scenario {what!r}")
+
+    def _schedule(self, slug: str, after_s: float, action: Any) -> None:
+        old = self._timers.pop(slug, None)
+        if old is not None:
+            old.cancel()
+        timer = threading.Timer(after_s, action)
+        timer.daemon = True
+        self._timers[slug] = timer
+        timer.start()
 
     def take_down(self, slug: str) -> None:
         """Site ``slug`` goes down: its port is closed, so connections are refused."""
@@ -91,7 +155,12 @@ class DemoWorld:
             self._down[slug] = server
 
     def bring_up(self, slug: str) -> None:
-        """Site ``slug`` comes back on the same port."""
+        """Site ``slug`` comes back on the same port, healthy (a ``degrade`` ramp ends)."""
+        timer = self._timers.pop(slug, None)
+        if timer is not None:
+            timer.cancel()
+        if slug in self.faults:
+            self.faults[slug].degradation = None
         with self._lock:
             old = self._down.pop(slug, None)
             if old is None:

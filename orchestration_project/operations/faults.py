@@ -33,6 +33,15 @@ KILLED_STEP = "killed_step"
 WAREHOUSE_LOCKED = "warehouse_locked"
 FAULT_KINDS = (HTTP_5XX, SLOW_PAGE, CONNECTION_REFUSED, KILLED_STEP, WAREHOUSE_LOCKED)
 
+# Degradation scenarios: faults that give warning before they fail (predictive failure
+# detection is trained and measured on them). ``degrade`` and ``decay`` are demo-world site
+# scenarios (``DemoWorld.degrade`` / ``DemoWorld.decay``); ``lock_growth`` is
+# :func:`grow_warehouse_lock`.
+DEGRADE = "degrade"
+LOCK_GROWTH = "lock_growth"
+DECAY = "decay"
+DEGRADATION_SCENARIOS = (DEGRADE, LOCK_GROWTH, DECAY)
+
 
 class ToolProcessKilledError(RuntimeError):
     """A process a step depends on (a tool worker, a browser) was killed by a signal."""
@@ -150,6 +159,61 @@ def lock_warehouse(path: str, *, hold_s: float) -> subprocess.Popen[bytes]:
         f"time.sleep({hold_s!r})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 30.0)
+    line = proc.stdout.readline() if ready else b""
+    if line.strip() != b"locked":
+        proc.kill()
+        proc.wait()
+        raise RuntimeError("the warehouse lock holder did not take the lock within 30 s")
+    return proc
+
+
+_LOCK_GROWTH_SCRIPT = """
+import duckdb, sys, time
+path, ramp_s, first, last, gap, final = sys.argv[1], *map(float, sys.argv[2:7])
+start = time.monotonic()
+announced = False
+while True:
+    elapsed = time.monotonic() - start
+    frac = min(1.0, elapsed / ramp_s) if ramp_s > 0 else 1.0
+    hold = final if frac >= 1.0 else first + (last - first) * frac
+    try:
+        conn = duckdb.connect(path)
+    except duckdb.IOException:  # a writer holds it right now: try again at once
+        time.sleep(0.02)
+        continue
+    if not announced:
+        sys.stdout.write("locked\\n"); sys.stdout.flush(); announced = True
+    time.sleep(hold)
+    conn.close()
+    if frac >= 1.0:
+        break
+    time.sleep(gap)
+"""
+
+
+def grow_warehouse_lock(
+    path: str,
+    *,
+    ramp_s: float,
+    first_hold_s: float = 0.2,
+    last_hold_s: float = 2.5,
+    gap_s: float = 1.0,
+    final_hold_s: float = 30.0,
+) -> subprocess.Popen[bytes]:
+    """Scenario ``lock_growth``: another process takes the DuckDB file's write lock again and
+    again, holding it longer each time, so writers wait longer and longer and finally time out.
+
+    Over ``ramp_s`` seconds the holds grow linearly from ``first_hold_s`` to ``last_hold_s``
+    (``gap_s`` apart); then one last hold of ``final_hold_s`` outlasts any writer's lock
+    timeout, and the holder exits. Returns once the first hold began; stop it early with
+    ``proc.terminate()`` (its pid only).
+    """
+    args = [str(x) for x in (ramp_s, first_hold_s, last_hold_s, gap_s, final_hold_s)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_GROWTH_SCRIPT, path, *args], stdout=subprocess.PIPE
+    )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 30.0)
     line = proc.stdout.readline() if ready else b""
