@@ -11,7 +11,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from resources.warehouse import DuckDBWarehouse, WarehouseError, WarehouseLockedError
+from resources.warehouse import (
+    DuckDBWarehouse,
+    WarehouseError,
+    WarehouseIOManager,
+    WarehouseLockedError,
+    partitioned_by,
+)
 from tests.backends import backends, pg_url
 from tests.resources import parallel_warehouse_job
 
@@ -116,3 +122,36 @@ def test_both_warehouses_round_trip_a_table(backend: str, tmp_path: Path) -> Non
     wh.upsert_rows(table, new_a, key="product", keys=["a"], schema="market_research")
     back = wh.read_table(table, schema="market_research").sort_values("product")
     assert back.values.tolist() == [["a", 7.0], ["b", 12.0]]
+
+
+@dg.asset(partitions_def=dg.StaticPartitionsDefinition(["site-a"]), metadata=partitioned_by("site"))
+def nothing_found() -> pd.DataFrame:
+    """A per-site step that found nothing: no rows, but its columns."""
+    return pd.DataFrame(
+        {"site": pd.Series([], dtype=object), "product": pd.Series([], dtype=object), "price": []}
+    )
+
+
+@dg.asset
+def summary(nothing_found: pd.DataFrame) -> pd.DataFrame:
+    """A downstream step that needs the columns."""
+    return pd.DataFrame({"priced": [int(nothing_found["price"].count())]})
+
+
+def test_a_step_after_an_upstream_that_stored_no_rows_gets_an_empty_frame(
+    tmp_path: Path,
+) -> None:
+    """An empty frame creates no table (it has no column types); the next step gets an empty
+    frame with the upstream's columns instead of a missing-table error."""
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    resources = {"io_manager": WarehouseIOManager(warehouse=warehouse), "warehouse": warehouse}
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize(
+        [nothing_found], resources=resources, instance=instance, partition_key="site-a"
+    ).success
+    result = dg.materialize(
+        [nothing_found.to_source_asset(), summary], resources=resources, instance=instance
+    )
+    assert result.success
+    assert not warehouse.table_exists("nothing_found")
+    assert list(result.output_for_node("summary")["priced"]) == [0]
