@@ -269,7 +269,7 @@ def discovered_pages(
     crawl_id = _crawl_of_this_run(context, planned)
     t0 = time.perf_counter()
     seeds = [u for s in research_sources["seeds"] for u in json.loads(s)]
-    run_crawl(
+    crawls = run_crawl(
         crawl_id=crawl_id,
         seeds=seeds,
         topic=topic,
@@ -298,6 +298,10 @@ def discovered_pages(
             "routes": dg.MetadataValue.json(df["route"].fillna("none").value_counts().to_dict()),
             "crawl_seconds": round(time.perf_counter() - t0, 2),
             "pages_by_site": dg.MetadataValue.json({str(k): int(v) for k, v in per_site.items()}),
+            # Budgets: dead links have their own budget; pagination does not deepen the crawl.
+            "dead_links": sum(c.dead_links for c in crawls.values()),
+            "pagination_pages": sum(c.pagination_pages for c in crawls.values()),
+            "stopped_by": dg.MetadataValue.json({s: c.stopped_by for s, c in crawls.items()}),
             "preview": _preview(
                 df.sort_values("relevance", ascending=False),
                 ["url", "depth", "relevance", "outcome", "route", "page_kind"],
@@ -560,7 +564,8 @@ def resolved_facts(
 
 @dg.asset(group_name=GROUP, kinds={"python", "duckdb"}, metadata=TABLE, pool=WAREHOUSE_POOL)
 def human_review_queue(resolved_facts: pd.DataFrame) -> pd.DataFrame:
-    """Decisions the resolver was not confident about, waiting for a person to confirm."""
+    """Decisions the resolver was not confident about, waiting for a person to confirm: price
+    and rating conflicts, and uncertain product identities (attribute ``identity``)."""
     if not len(resolved_facts):
         return resolved_facts
     return resolved_facts[resolved_facts["escalated"]].reset_index(drop=True)
@@ -583,7 +588,8 @@ def competitor_matrix(
     page_snapshots: pd.DataFrame,
     faults: FaultInjection,
 ) -> pd.DataFrame:
-    """One row per competitor product: price, currency, rating, review sentiment and features."""
+    """One row per competitor product, priced or not: price and its kind (fixed, free, from,
+    tiered, contact, none), currency, rating, review sentiment and features."""
     faults.inject(context, "competitor_matrix")  # no-op unless fault injection is configured
     matrix = build_competitor_matrix(resolved_facts, extracted_facts, site_brands(page_snapshots))
     df = matrix.frame
@@ -592,9 +598,12 @@ def competitor_matrix(
             "products": len(df),
             "competitors": int(df["site"].nunique()) if len(df) else 0,
             "features_tracked": len(matrix.features),
+            "unpriced_products": int((~df["price_kind"].isin(["fixed", "from", "tiered"])).sum())
+            if len(df)
+            else 0,
             "preview": _preview(
                 df,
-                ["brand", "product", "price", "currency", "rating", "sentiment", "n_features"],
+                ["brand", "product", "price", "price_kind", "currency", "rating", "n_features"],
                 n=25,
             ),
         }

@@ -11,6 +11,7 @@ which rows are kept. No Dagster, no resources: the language engine is any
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -117,10 +118,13 @@ def fact_row(crawl_id: str, site: str, page: PageExtraction, fact: ExtractedFact
     """
     f = fact
     value_num = float(f.value) if isinstance(f.value, int | float) else None
+    parts: list[Any] = [f.source_url, f.kind, f.subject, f.attribute, f.value, f.currency]
+    identity = f.identity()
+    if identity:
+        # two products with one name and price on one page differ by their identifiers
+        parts.append(json.dumps(identity, sort_keys=True))
     return {
-        "fact_id": fact_id(
-            crawl_id, f.source_url, f.kind, f.subject, f.attribute, f.value, f.currency
-        ),
+        "fact_id": fact_id(crawl_id, *parts),
         "crawl_id": crawl_id,
         "site": site,
         "kind": f.kind,

@@ -1,8 +1,9 @@
 """The quarantine rules: which extracted fact rows are kept, and why the others are not.
 
 A fact is quarantined (kept aside with the reason, never silently dropped) when it has no
-source URL or subject, a confidence outside [0, 1], a price that is not positive or in an
-unknown currency, or a rating outside 0..5. Records in = accepted + quarantined.
+source URL or subject, a confidence outside [0, 1], a price that is not positive (a free
+product's price is exactly 0) or in an unknown currency, an unpriced product of an unknown kind,
+or a rating outside 0..5. Records in = accepted + quarantined.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from orchestration_project.research.extraction.price_kinds import AMOUNT_KINDS, UNPRICED_KINDS
 from orchestration_project.research.fact_rows import FACT_COLUMNS
 
 __all__ = ["KNOWN_CURRENCIES", "QuarantineOutcome", "quarantine_facts", "quarantine_reason"]
@@ -22,11 +24,23 @@ KNOWN_CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "NOK
 """ISO 4217 codes a price may carry; any other currency is quarantined."""
 
 
+def _extra(f: Mapping[str, Any]) -> dict[str, Any]:
+    e = f.get("extra")
+    if isinstance(e, str):
+        try:
+            e = json.loads(e)
+        except ValueError:
+            return {}
+    return e if isinstance(e, dict) else {}
+
+
 def quarantine_reason(f: Mapping[str, Any]) -> str | None:
     """Why a fact row must be quarantined, or None when it passes every rule.
 
     Rules, first failure wins: a source URL; a non-blank subject; confidence in [0, 1]; a
-    price is positive and in one of ``KNOWN_CURRENCIES``; a rating is within 0..5.
+    price is positive and in one of ``KNOWN_CURRENCIES`` (a free one, ``extra["price_kind"] ==
+    "free"``, is exactly 0); an offer (a product without an amount) is of kind ``contact`` or
+    ``none``; a rating is within 0..5.
 
     Args:
         f: a fact row (the columns of ``FACT_COLUMNS``).
@@ -41,10 +55,24 @@ def quarantine_reason(f: Mapping[str, Any]) -> str | None:
     if not 0.0 <= float(f["confidence"]) <= 1.0:
         return f"confidence {f['confidence']} outside [0, 1]"
     if f["attribute"] == "price":
+        kind = _extra(f).get("price_kind") or "fixed"
+        if kind == "free":
+            # a free product is a price of 0; its currency may be unknown
+            if f["value_num"] is None or f["value_num"] != 0:
+                return f"free price {f['value']!r} is not 0"
+            if f["currency"] is not None and f["currency"] not in KNOWN_CURRENCIES:
+                return f"unknown currency {f['currency']!r}"
+            return None
+        if kind not in AMOUNT_KINDS:
+            return f"price kind {kind!r} carries no amount"
         if f["value_num"] is None or not f["value_num"] > 0:
             return f"price {f['value']!r} is not positive"
         if f["currency"] not in KNOWN_CURRENCIES:
             return f"unknown currency {f['currency']!r}"
+    if f["attribute"] == "offer":
+        kind = _extra(f).get("price_kind")
+        if kind not in UNPRICED_KINDS or f["value"] != kind:
+            return f"offer of kind {kind!r} is not an unpriced product"
     if f["attribute"] == "rating" and not 0 <= float(f["value_num"] or -1) <= 5:
         return f"rating {f['value']!r} outside 0..5"
     return None

@@ -53,9 +53,32 @@ def _plt() -> Any:
     return plt
 
 
+AMOUNT_KINDS = ("fixed", "from", "tiered")
+"""Price kinds with an amount to compare (free, contact and none are listed, not charted)."""
+
+
+def priced(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The products with a positive amount (fixed, from or tiered prices)."""
+    if "price" not in matrix.columns:
+        return matrix.iloc[0:0]
+    df = matrix.dropna(subset=["price"])
+    df = df[df["price"].astype(float) > 0]
+    if "price_kind" in df.columns:
+        df = df[df["price_kind"].fillna("fixed").isin(AMOUNT_KINDS)]
+    return df
+
+
+def unpriced(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The products without an amount to compare: free, contact-us, or no price shown."""
+    if not len(matrix) or "price" not in matrix.columns:
+        return matrix.iloc[0:0]
+    return matrix[~matrix.index.isin(priced(matrix).index)]
+
+
 def price_chart(matrix: pd.DataFrame, path: Path) -> Path | None:
-    """Horizontal bars: each product's price in USD (approximate), coloured by brand."""
-    df = matrix.dropna(subset=["price"]).copy()
+    """Horizontal bars: each priced product's price in USD (approximate), coloured by brand
+    (free, contact-us and unpriced products are listed in the report, not charted)."""
+    df = priced(matrix).copy()
     if df.empty:
         return None
     df["price_usd"] = df.apply(lambda r: r["price"] * FX_TO_USD.get(r["currency"], 1.0), axis=1)
@@ -144,10 +167,15 @@ def _facts_for_summary(topic: str, matrix: pd.DataFrame, resolved: pd.DataFrame)
         "competitors": int(matrix["brand"].nunique()),
         "products": len(matrix),
     }
-    priced = matrix.dropna(subset=["price"])
-    if len(priced):
-        usd = priced.apply(lambda r: r["price"] * FX_TO_USD.get(r["currency"], 1.0), axis=1)
-        lo, hi = priced.loc[usd.idxmin()], priced.loc[usd.idxmax()]
+    with_amount = priced(matrix)
+    without = unpriced(matrix)
+    if len(without) and "price_kind" in without.columns:
+        facts["products_without_amount"] = {
+            str(k): int(v) for k, v in without["price_kind"].fillna("none").value_counts().items()
+        }
+    if len(with_amount):
+        usd = with_amount.apply(lambda r: r["price"] * FX_TO_USD.get(r["currency"], 1.0), axis=1)
+        lo, hi = with_amount.loc[usd.idxmin()], with_amount.loc[usd.idxmax()]
         facts["cheapest"] = f"{lo['product']} ({lo['brand']}, {lo['currency']} {lo['price']:,.2f})"
         facts["most_expensive"] = (
             f"{hi['product']} ({hi['brand']}, {hi['currency']} {hi['price']:,.2f})"
@@ -162,6 +190,28 @@ def _facts_for_summary(topic: str, matrix: pd.DataFrame, resolved: pd.DataFrame)
         facts["conflicts_resolved"] = int((resolved["n_values"] > 1).sum())
         facts["escalated_for_review"] = int(resolved["escalated"].sum())
     return facts
+
+
+_KIND_TEXT = {
+    "free": "free",
+    "contact": "contact the seller",
+    "none": "no price shown",
+}
+
+
+def _unpriced_table(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Brand, product and how it is priced, for the products the price chart leaves out."""
+    df = unpriced(matrix)
+    if not len(df):
+        return pd.DataFrame(columns=["brand", "product", "pricing"])
+    kinds = df["price_kind"] if "price_kind" in df.columns else pd.Series("none", index=df.index)
+    return pd.DataFrame(
+        {
+            "brand": df["brand"],
+            "product": df["product"],
+            "pricing": kinds.fillna("none").map(lambda k: _KIND_TEXT.get(k, k)),
+        }
+    ).reset_index(drop=True)
 
 
 def write_market_report(
@@ -190,9 +240,12 @@ def write_market_report(
         for c in [
             "brand",
             "product",
+            "variant",
             "price",
+            "price_kind",
             "currency",
             "unit",
+            "per",
             "rating",
             "reviews",
             "sentiment",
@@ -217,6 +270,14 @@ def write_market_report(
         table.to_markdown(index=False),
         "",
     ]
+    free_or_unpriced = _unpriced_table(matrix)
+    md += ["## Free and unpriced products", ""]
+    md.append(
+        free_or_unpriced.to_markdown(index=False)
+        if len(free_or_unpriced)
+        else "Every product shows a price."
+    )
+    md += [""]
     md += ["## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts] + [""]
     md += ["## Conflicting facts and how they were resolved", ""]
     if len(conflicts):
@@ -246,6 +307,10 @@ def write_market_report(
         f"<h2>Summary</h2><p>{html.escape(summary)}</p>",
         "<h2>Competitor matrix</h2>",
         table.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.2f}"),
+        "<h2>Free and unpriced products</h2>",
+        free_or_unpriced.to_html(index=False, na_rep="")
+        if len(free_or_unpriced)
+        else "<p>Every product shows a price.</p>",
         "<h2>Charts</h2>",
         *[img(c) for c in charts],
         "<h2>Conflicting facts and how they were resolved</h2>",

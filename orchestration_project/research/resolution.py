@@ -25,13 +25,16 @@ from orchestration_project.agents.coordination.context import SharedContext, Ver
 from orchestration_project.agents.runtime import ActionRecorder, Agent
 from orchestration_project.common.time import aware
 from orchestration_project.research.fact_rows import REVIEW_TEXT, subject_key
+from orchestration_project.research.identity import fact_extra, resolve_identities
 
 __all__ = [
     "SOURCE_KIND_BY_PAGE",
+    "RESOLVED_COLUMNS",
     "STRUCTURED_METHODS",
     "claims_for",
     "conflicting_decisions",
     "default_resolver",
+    "identity_decisions",
     "price_check_frame",
     "resolve_facts",
     "write_decision",
@@ -53,6 +56,30 @@ STRUCTURED_METHODS = ("jsonld", "microdata", "rdfa")
 
 SET_VALUED = ("feature", REVIEW_TEXT)
 """Attributes with many values per product: aggregated in the matrix, never a conflict."""
+
+
+RESOLVED_COLUMNS = [
+    "crawl_id",
+    "site",
+    "subject",
+    "attribute",
+    "value",
+    "value_num",
+    "currency",
+    "unit",
+    "confidence",
+    "strategy",
+    "rationale",
+    "escalated",
+    "n_claims",
+    "n_values",
+    "sources",
+    "entity",
+    "variant",
+    "price_kind",
+    "per",
+]
+"""The columns of the resolved facts."""
 
 
 def default_resolver() -> ConflictResolver:
@@ -168,11 +195,17 @@ def resolve_facts(
 ) -> pd.DataFrame:
     """One row per offered product and single-valued attribute, decided from its claims.
 
-    A product is something a page offers for a price in structured data or the DOM; a name seen
-    only in prose is a claim about a product, never a product of its own. Ratings within half a
-    star of a more trusted rating restate it (star displays round). Each decision is written to
-    ``shared`` (namespace ``market.<crawl_id>``) and recorded as a decision of the ``resolver``
-    agent.
+    A product is something a page offers in structured data or the DOM, with an amount or not
+    (free, contact-us, no price shown); a name seen only in prose is a claim about a product,
+    never a product of its own. Which rows are about one product is decided by
+    :func:`~orchestration_project.research.identity.resolve_identities` (identifiers first, then
+    names within the site); merges of different names, splits of one name and uncertain cases are
+    written to ``market.<crawl_id>.identity`` and recorded as decisions, and the uncertain ones
+    also become escalated rows of attribute ``identity`` (the human review queue). A product's
+    price is decided among the claims with an amount; without any, its kind (``contact`` or
+    ``none``) is its price. Ratings within half a star of a more trusted rating restate it (star
+    displays round). Each decision is written to ``shared`` (namespace ``market.<crawl_id>``)
+    and recorded as a decision of the ``resolver`` agent.
 
     Args:
         extracted_facts: accepted fact rows of one crawl.
@@ -184,7 +217,9 @@ def resolve_facts(
         Resolved facts sorted by site, product key and attribute: ``crawl_id``, ``site``,
         ``subject``, ``attribute``, ``value``, ``value_num``, ``currency``, ``unit``,
         ``confidence``, ``strategy``, ``rationale``, ``escalated``, ``n_claims``,
-        ``n_values``, ``sources`` (an empty frame without columns when nothing was offered).
+        ``n_values``, ``sources``, ``entity`` (the product's key in its site), ``variant``
+        (what tells apart products sharing a name), ``price_kind`` and ``per``
+        (``RESOLVED_COLUMNS``; no rows when nothing was offered).
     """
     agent = Agent(
         name="resolver", role="resolver", goal="Reconcile conflicting facts", recorder=recorder
@@ -192,48 +227,53 @@ def resolve_facts(
     resolver = resolver or default_resolver()
     crawl_id = str(extracted_facts["crawl_id"].iloc[0]) if len(extracted_facts) else ""
     facts = extracted_facts.copy()
-    facts["subject_key"] = facts["subject"].map(subject_key)
-    offered = set(
-        facts.loc[
-            (facts["attribute"] == "price") & (facts["method"] != "text"), ["site", "subject_key"]
-        ].itertuples(index=False, name=None)
-    )
+    identity = resolve_identities(facts)
+    facts["entity"] = identity.entity
+    # an offer (a product shown without an amount) is a price claim of its own kind
+    facts["claim_attribute"] = facts["attribute"].where(facts["attribute"] != "offer", "price")
+    facts["price_kind"] = [
+        fact_extra(e).get("price_kind") or ("fixed" if a == "price" else "none")
+        for e, a in zip(facts["extra"], facts["attribute"], strict=True)
+    ]
     rows = []
-    for (site, key_of_subject, attribute), group in facts.groupby(
-        ["site", "subject_key", "attribute"], sort=True
+    for (site, entity, attribute), group in facts.groupby(
+        ["site", "entity", "claim_attribute"], sort=True
     ):
-        if (site, key_of_subject) not in offered:
+        if (site, entity) not in identity.offered:
             continue
         if attribute in SET_VALUED:
             continue  # set-valued: aggregated in the matrix, not a conflict
-        claims = claims_for(group)
-        # Star displays round ratings to whole or half stars: within half a star, a rating
-        # shown as stars restates the exact one rather than contradicting it.
-        decision = resolver.resolve(claims, tolerance=0.5 if attribute == "rating" else None)
-        subject = group.sort_values("confidence", ascending=False)["subject"].iloc[0]
-        value = decision.value
-        currency = None
+        subject = identity.names[(site, entity)]
         if attribute == "price":
-            value, currency = decision.value
-        unit = group["unit"].dropna().iloc[0] if group["unit"].notna().any() else None
-        key = f"{site}|{key_of_subject}|{attribute}"
-        write_decision(shared, f"market.{crawl_id}", key, value, currency, decision)
+            row = _resolve_price(group, resolver)
+        else:
+            # Star displays round ratings to whole or half stars: within half a star, a rating
+            # shown as stars restates the exact one rather than contradicting it.
+            claims = claims_for(group)
+            decision = resolver.resolve(claims, tolerance=0.5 if attribute == "rating" else None)
+            row = {"decision": decision, "claims": claims, "value": decision.value}
+            row.update(currency=None, price_kind=None, per=None)
+            row["unit"] = group["unit"].dropna().iloc[0] if group["unit"].notna().any() else None
+        decision, claims, value = row.pop("decision"), row.pop("claims"), row.pop("value")
+        key = f"{site}|{entity}|{attribute}"
+        write_decision(shared, f"market.{crawl_id}", key, value, row["currency"], decision)
         agent.record_decision(
             f"resolve {attribute} of {subject}",
             value,
             inputs={"claims": len(claims), "strategy": decision.strategy},
             rationale=decision.rationale,
         )
+        numeric = attribute in ("price", "rating") and value is not None
         rows.append(
             {
                 "crawl_id": crawl_id,
                 "site": site,
                 "subject": subject,
                 "attribute": attribute,
-                "value": str(value),
-                "value_num": float(value) if attribute in ("price", "rating") else None,
-                "currency": currency,
-                "unit": unit,
+                "value": str(value if value is not None else row["price_kind"]),
+                "value_num": float(value) if numeric else None,
+                "currency": row["currency"],
+                "unit": row["unit"],
                 "confidence": float(decision.confidence),
                 "strategy": decision.strategy,
                 "rationale": decision.rationale,
@@ -241,9 +281,132 @@ def resolve_facts(
                 "n_claims": len(claims),
                 "n_values": len({json.dumps(c.value, default=str) for c in claims}),
                 "sources": json.dumps(sorted({c.source for c in claims})),
+                "entity": entity,
+                "variant": identity.variants.get((site, entity), ""),
+                "price_kind": row["price_kind"],
+                "per": row["per"],
             }
         )
-    return pd.DataFrame(rows)
+    rows += _identity_rows(identity.decisions, crawl_id, shared, agent)
+    return pd.DataFrame(rows, columns=RESOLVED_COLUMNS)
+
+
+def _resolve_price(group: pd.DataFrame, resolver: ConflictResolver) -> dict[str, Any]:
+    """The price of one product: decided among the claims with an amount; a product with no
+    amount anywhere is priced by its kind (``contact`` when any source says so, else ``none``)."""
+    priced = group[(group["attribute"] == "price") & group["value_num"].notna()]
+    unit = None
+    if len(priced):
+        claims = claims_for(priced)
+        decision = resolver.resolve(claims)
+        value, currency = decision.value
+        same = priced[
+            (priced["value_num"].round(2) == round(float(value), 2))
+            & (priced["currency"].fillna("") == (currency or ""))
+        ]
+        source = same if len(same) else priced
+        kinds = source["price_kind"].value_counts()
+        kind = str(kinds.index[0]) if len(kinds) else "fixed"
+        if source["unit"].notna().any():
+            unit = source["unit"].dropna().iloc[0]
+        elif priced["unit"].notna().any():
+            unit = priced["unit"].dropna().iloc[0]
+        pers = [fact_extra(e).get("per") for e in source["extra"]]
+        per = next((p for p in pers if p), None)
+        return {
+            "decision": decision,
+            "claims": claims,
+            "value": value,
+            "currency": currency,
+            "unit": unit,
+            "price_kind": kind,
+            "per": per,
+        }
+    claims = claims_for(group.assign(value_num=None))
+    kind = "contact" if (group["price_kind"] == "contact").any() else "none"
+    where = sorted(set(group["source_url"]))
+    decision = Decision(
+        value=None,
+        strategy="unpriced",
+        confidence=float(group["confidence"].max()),
+        rationale=f"no amount shown; priced as {kind!r} by {len(where)} source(s): "
+        + ", ".join(where[:3]),
+        claims=claims,
+    )
+    return {
+        "decision": decision,
+        "claims": claims,
+        "value": None,
+        "currency": None,
+        "unit": None,
+        "price_kind": kind,
+        "per": None,
+    }
+
+
+def _identity_rows(
+    decisions: pd.DataFrame, crawl_id: str, shared: SharedContext, agent: Agent
+) -> list[dict[str, Any]]:
+    """Write every identity decision to ``market.<crawl_id>.identity`` (key
+    ``<site>|<entity>|<decision>``), record it as a resolver decision, and return the uncertain
+    ones as resolved rows (attribute ``identity``, escalated) for the human review queue."""
+    out: list[dict[str, Any]] = []
+    for d in decisions.itertuples():
+        decision = Decision(
+            value=d.decision,
+            strategy="identity",
+            confidence=float(d.confidence),
+            rationale=f"{d.decision} {d.names}: {d.evidence}",
+            escalated=bool(d.escalated),
+        )
+        key = f"{d.site}|{d.entity}|{d.decision}"
+        write_decision(shared, f"market.{crawl_id}.identity", key, d.decision, None, decision)
+        agent.record_decision(
+            f"{d.decision} product {d.subject}",
+            d.decision,
+            inputs={"names": d.names, "strategy": "identity"},
+            rationale=decision.rationale,
+        )
+        if not d.escalated:
+            continue
+        write_decision(
+            shared,
+            f"market.{crawl_id}",
+            f"{d.site}|{d.entity}|identity",
+            d.decision,
+            None,
+            decision,
+        )
+        out.append(
+            {
+                "crawl_id": crawl_id,
+                "site": d.site,
+                "subject": d.subject,
+                "attribute": "identity",
+                "value": d.decision,
+                "value_num": None,
+                "currency": None,
+                "unit": None,
+                "confidence": float(d.confidence),
+                "strategy": "identity",
+                "rationale": decision.rationale,
+                "escalated": True,
+                "n_claims": len(json.loads(d.names)),
+                "n_values": 1,
+                "sources": "[]",
+                "entity": d.entity,
+                "variant": "",
+                "price_kind": None,
+                "per": None,
+            }
+        )
+    return out
+
+
+def identity_decisions(extracted_facts: pd.DataFrame) -> pd.DataFrame:
+    """The identity decisions (merges of different names, splits of one name, uncertain cases)
+    among accepted fact rows, with their evidence (``DECISION_COLUMNS``)."""
+    return resolve_identities(extracted_facts).decisions
 
 
 def conflicting_decisions(resolved: pd.DataFrame) -> pd.DataFrame:
@@ -252,11 +415,23 @@ def conflicting_decisions(resolved: pd.DataFrame) -> pd.DataFrame:
 
 
 def price_check_frame(resolved: pd.DataFrame) -> pd.DataFrame:
-    """The resolved prices, each with a ``product_key`` (``<site>|<product key>``) to check
-    that a product has one price (an empty frame with the checked columns when none)."""
+    """The resolved prices, each with a ``product_key`` (``<site>|<product>``) to check that a
+    product has one price (an empty frame with the checked columns when none).
+
+    ``value_num`` is kept only for kinds that must carry a positive amount (fixed, from,
+    tiered); a free product's 0 and an unpriced product's missing amount are not checked as
+    amounts."""
     prices = (
         resolved[resolved["attribute"] == "price"]
         if len(resolved)
         else pd.DataFrame(columns=["value_num", "currency", "site", "subject"])
     )
-    return prices.assign(product_key=prices["site"] + "|" + prices["subject"].map(subject_key))
+    if len(prices) and "price_kind" in prices:
+        amount = prices["price_kind"].fillna("fixed").isin(["fixed", "from", "tiered"])
+        prices = prices.assign(value_num=prices["value_num"].where(amount, None))
+    entity = (
+        prices["entity"]
+        if "entity" in prices and len(prices)
+        else prices["subject"].map(subject_key)
+    )
+    return prices.assign(product_key=prices["site"] + "|" + entity)

@@ -175,6 +175,13 @@ def test_agent_actions_are_recorded(run: dict[str, Any]) -> None:
     assert (actions["duration_s"] >= 0).all()
     md = run["mats"]["discovered_pages"].metadata
     assert md["agent_tool_calls"].value > 0
+    # The crawl's budgets are reported: every site stopped for a stated reason.
+    assert md["dead_links"].value >= 0 and md["pagination_pages"].value >= 0
+    assert set(md["stopped_by"].value.values()) <= {
+        "frontier_empty",
+        "page_budget",
+        "failed_budget",
+    }
 
 
 def test_records_in_equal_accepted_plus_quarantined(run: dict[str, Any]) -> None:

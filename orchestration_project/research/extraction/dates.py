@@ -22,7 +22,7 @@ from lxml.html import HtmlElement
 from orchestration_project.common.time import aware
 from orchestration_project.research.extraction.dom import el_text
 
-__all__ = ["find_published", "parse_date"]
+__all__ = ["find_published", "looks_like_date", "parse_date"]
 
 _MONTHS = {
     m: i + 1
@@ -70,6 +70,44 @@ _DATE_META = (
     "article.published",
     "cxenseparse:recs:publishtime",
 )
+
+
+_BYLINE_WORDS = re.compile(
+    r"\b(?:published|posted|updated|last updated|modified|created|written|on|at|am|le|el|"
+    r"date|datum|veröffentlicht|aktualisiert|publié|publicado|publicat|"
+    r"jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|"
+    + _MONTH_RE
+    + r")\b|\d{1,2}:\d{2}(?:\s?[ap]m)?|\b(?:utc|gmt|cet|cest|[ap]m)\b|[^\w]+",
+    re.IGNORECASE,
+)
+_MONTH_YEAR = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{4}})\b", re.I)
+
+
+def looks_like_date(text: str) -> bool:
+    """Whether a short text is only a date, as in a byline ("Posted on March 5, 2024").
+
+    Such a text is never a product name, even in a heading or a link. A number alone ("2049",
+    a film or a vintage) is not a date here: whether it names a product depends on where it
+    stands, which the caller knows.
+
+    Args:
+        text: the text.
+
+    Returns:
+        True when the text holds a full date (or a month and a year) and nothing but byline
+        words around it.
+    """
+    t = (text or "").strip()
+    if not t or len(t) > 60:
+        return False
+    found = [rx.search(t) for rx in [*_DATE_PATTERNS, _MONTH_YEAR]]
+    if not any(found):
+        return False
+    rest = t
+    for rx in [*_DATE_PATTERNS, _MONTH_YEAR]:
+        rest = rx.sub(" ", rest)
+    rest = _BYLINE_WORDS.sub("", rest)
+    return not re.search(r"[^\W_]", rest)
 
 
 def parse_date(value: str | None) -> datetime | None:

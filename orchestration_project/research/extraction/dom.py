@@ -25,7 +25,9 @@ from orchestration_project.research.extraction.facts import norm_space
 
 __all__ = [
     "BLOCK_TAGS",
+    "CANONICAL_ATTR",
     "CleanResult",
+    "canonical_url",
     "class_tokens",
     "clean_tree",
     "el_text",
@@ -182,6 +184,23 @@ class CleanResult:
     hidden_removed: int = 0
     ads_removed: int = 0
     hidden_texts: list[str] = field(default_factory=list)
+    canonical: str | None = None
+
+
+CANONICAL_ATTR = "data-canonical-url"
+"""Attribute of the cleaned document's root holding the page's canonical URL (``<link
+rel=canonical>``, else ``og:url``), since the cleaned copy has no ``<head>``."""
+
+
+def canonical_url(root: HtmlElement) -> str | None:
+    """The canonical URL a document declares (``<link rel=canonical>``, else ``og:url``)."""
+    for el in root.iter("link"):
+        if "canonical" in (el.get("rel") or "").lower().split() and el.get("href"):
+            return (el.get("href") or "").strip()
+    for el in root.iter("meta"):
+        if (el.get("property") or "").lower() == "og:url" and el.get("content"):
+            return (el.get("content") or "").strip()
+    return None
 
 
 def parse_html(html: str | bytes) -> HtmlElement:
@@ -306,7 +325,9 @@ def clean_tree(root: HtmlElement) -> CleanResult:
     """
     hidden_classes, hidden_ids = _style_hidden_selectors(root)
     doc = copy.deepcopy(root)
-    result = CleanResult(root=doc)
+    result = CleanResult(root=doc, canonical=canonical_url(root))
+    if result.canonical:
+        doc.set(CANONICAL_ATTR, result.canonical)
     etree.strip_elements(doc, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     for tag in _DROP_TAGS:
         for el in list(doc.iter(tag)):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 
 from orchestration_project.research.extraction.dom import (
+    CANONICAL_ATTR,
     SiblingIndex,
     class_tokens,
     el_text,
@@ -30,9 +32,13 @@ from orchestration_project.research.extraction.dom_signals import (
 )
 from orchestration_project.research.extraction.facts import (
     CONFIDENCE,
+    IDENTIFIER_KEYS,
     ExtractedFact,
+    is_truncated,
     make_fact,
     norm_space,
+    normalize_product_url,
+    strip_ellipsis,
 )
 from orchestration_project.research.extraction.prices import Price, PriceMatch, find_prices
 
@@ -50,6 +56,30 @@ _BADGE = re.compile(
     r"out of stock|sold out|free shipping)[\s!.]*$",
     re.IGNORECASE,
 )
+
+# Link targets that are actions, not the product's page.
+_ACTION_HREF = re.compile(
+    r"(?:^|[/?&=_-])(?:cart|basket|checkout|add[-_]?to|wishlist|compare|login|signin|sign-in|"
+    r"signup|sign-up|register|account|share|mailto|tel|javascript)(?:$|[/?&=_.-])",
+    re.IGNORECASE,
+)
+# Words an image alt or link title adds that are about the picture, not the product.
+_MEDIA_WORDS = re.compile(
+    r"\b(?:image|images|photo|picture|pic|bild|foto|thumbnail|thumb|view|zoom|front|back|side|"
+    r"detail|gallery|\d+\s+of\s+\d+)\b",
+    re.IGNORECASE,
+)
+_ID_ATTR = re.compile(
+    r"^data-(?:product-?|item-?)?(?P<k>sku|gtin(?:8|12|13|14)?|ean|upc|mpn|product-?id|item-?id)$",
+    re.IGNORECASE,
+)
+_ID_PROPS = {"sku": "sku", "mpn": "mpn", "gtin": "gtin", "gtin8": "gtin", "gtin12": "gtin"}
+_ID_PROPS |= {"gtin13": "gtin", "gtin14": "gtin", "productid": "sku"}
+
+
+def _loose(text: str) -> str:
+    """Lower case, punctuation as spaces: for comparing a shown name with a fuller one."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w]+", " ", text.casefold())).strip()
 
 
 @dataclass
@@ -115,6 +145,8 @@ class DomBase:
         self.used_prices: set[int] = set()
         self.product_blocks: set[int] = set()
         self.card_of: dict[int, tuple[HtmlElement, str]] = {}
+        # name -> identifiers of the products named so on this page (None: two differ)
+        self.ids_of_name: dict[str, dict[str, str] | None] = {}
 
     # -- helpers ------------------------------------------------------------------------------
     def text(self, el: HtmlElement) -> str:
@@ -137,6 +169,10 @@ class DomBase:
         if not subject:
             return
         penalty = kw.pop("penalty", 0.0)
+        ids = self.ids_of_name.get(subject)
+        if ids and kind != "product":
+            # a rating, review or feature of a product this page identified
+            kw["extra"] = {**ids, **(kw.get("extra") or {})}
         self.result.facts.append(
             make_fact(
                 kind,
@@ -150,6 +186,139 @@ class DomBase:
                 **kw,
             )
         )
+
+    # -- product identity and names -------------------------------------------------------
+    def remember_ids(self, name: str, ids: dict[str, str]) -> None:
+        """Note the identifiers of a product named ``name`` on this page (for its other facts);
+        two products with one name and different identifiers leave the name unidentified."""
+        name = norm_space(name)[:200]
+        if name in self.ids_of_name and self.ids_of_name[name] != ids:
+            self.ids_of_name[name] = None
+        else:
+            self.ids_of_name[name] = dict(ids)
+
+    def page_product_url(self) -> str | None:
+        """The page's own product URL: its canonical URL, else the URL it was fetched from."""
+        canonical = self.root.get(CANONICAL_ATTR)
+        return normalize_product_url(urljoin(self.url, canonical) if canonical else self.url)
+
+    def element_named(self, block: HtmlElement, name: str) -> HtmlElement | None:
+        """The smallest element of ``block`` whose text is ``name`` (the name as displayed)."""
+        found = None
+        for el in block.iter():
+            if isinstance(el.tag, str) and norm_space(self.text(el)) == name:
+                found = el  # document order: the last match is the innermost
+            elif found is not None and not any(a is found for a in el.iterancestors()):
+                break
+        return found
+
+    def product_link(self, card: HtmlElement, name_el: HtmlElement | None) -> HtmlElement | None:
+        """The link to the card's product page: the link around or inside the name, else the
+        one link target shared by the card's titled or image links (never a cart or sign-up
+        action)."""
+
+        def usable(a: HtmlElement) -> bool:
+            href = (a.get("href") or "").strip()
+            if not href or href.startswith("#") or _ACTION_HREF.search(href):
+                return False
+            return urlsplit(urljoin(self.url, href)).path.strip("/") != ""  # not the home page
+
+        links = [a for a in card.iter("a") if usable(a)]
+        if card.tag == "a" and usable(card):
+            return card
+        for a in card.iterancestors():
+            if a.tag == "a" and usable(a):
+                return a
+            if a is self.body or len(a) > 1:
+                break
+        if name_el is not None:
+            for a in [name_el, *name_el.iterancestors()]:
+                if a is card:
+                    break
+                if a.tag == "a" and usable(a):
+                    return a
+            inner = [a for a in name_el.iter("a") if usable(a)]
+            if inner:
+                return inner[0]
+        titled = [a for a in links if a.get("title") or a.find(".//img") is not None]
+        if len({a.get("href") for a in titled}) == 1:
+            return titled[0]
+        return None
+
+    def card_identity(self, card: HtmlElement, display: str) -> tuple[str, dict[str, Any]]:
+        """The best name of a card's product and its identifiers.
+
+        Names, strongest first: the product link's ``title``, the image ``alt``, the displayed
+        text. A fuller name is taken only when it extends the displayed one (a display cut short
+        with "…" is a prefix of it), so a caption such as "Photo of ..." never wins; a name that
+        still ends with an ellipsis is marked ``truncated``.
+
+        Args:
+            card: the card element.
+            display: the name as the card shows it.
+
+        Returns:
+            ``(name, extra)``: ``extra`` holds ``name_source``, ``product_url``, ``sku``,
+            ``gtin``, ``mpn`` where found, and ``truncated`` when the name is cut short.
+        """
+        name_el = self.element_named(card, display)
+        link = self.product_link(card, name_el)
+        extra: dict[str, Any] = {}
+        if link is not None:
+            url = normalize_product_url(urljoin(self.url, (link.get("href") or "").strip()))
+            if url:
+                extra["product_url"] = url
+        shown = _loose(strip_ellipsis(display))
+        href = (link.get("href") or "").strip() if link is not None else None
+        same = [a for a in card.iter("a") if href is None or (a.get("href") or "").strip() == href]
+        if link is not None and not any(a is link for a in same):
+            same.insert(0, link)
+        fuller: list[tuple[str, str]] = [
+            (norm_space(el.get("title") or ""), "link_title")
+            for el in [*same, name_el]
+            if el is not None and el.get("title")
+        ]
+        imgs = [i for a in same for i in a.iter("img")] or list(card.iter("img"))
+        fuller += [(norm_space(i.get("alt") or ""), "image_alt") for i in imgs[:3]]
+        name, source = display, "text"
+        for cand, cand_source in fuller:
+            c = _loose(cand)
+            if not c or is_truncated(cand) or not self.name_ok(cand) or not c.startswith(shown):
+                continue
+            added = c[len(shown) :]
+            if added and (
+                not is_truncated(display)
+                and added[:1] not in (" ", "")
+                or _MEDIA_WORDS.search(added)
+            ):
+                continue  # not a continuation of the shown name, or a picture caption
+            if len(c) > len(_loose(name)) or is_truncated(name):
+                name, source = cand, cand_source
+        extra["name_source"] = source
+        if is_truncated(name):
+            extra["truncated"] = True
+        extra.update(self.block_ids(card))
+        return name, extra
+
+    def block_ids(self, block: HtmlElement) -> dict[str, str]:
+        """SKU, GTIN and MPN written on a block (``data-sku``, ``itemprop="sku"``...), each only
+        when the block states a single value."""
+        seen: dict[str, set[str]] = {}
+        for el in block.iter():
+            if not isinstance(el.tag, str):
+                continue
+            for attr, value in el.attrib.items():
+                m = _ID_ATTR.match(attr)
+                if m and value.strip():
+                    k = m.group("k").lower().replace("-", "")
+                    key = {"productid": "sku", "itemid": "sku", "sku": "sku", "mpn": "mpn"}
+                    seen.setdefault(key.get(k, "gtin"), set()).add(value.strip())
+            prop = (el.get("itemprop") or "").lower()
+            if prop in _ID_PROPS:
+                value = (el.get("content") or self.text(el)).strip()
+                if value and len(value) <= 40:
+                    seen.setdefault(_ID_PROPS[prop], set()).add(value)
+        return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and k in IDENTIFIER_KEYS}
 
     def ancestors(self, el: HtmlElement, limit: int = 12) -> list[HtmlElement]:
         out = []
@@ -235,10 +404,21 @@ class DomBase:
             if not strength:
                 continue
             t = self.text(el)
-            if not self.name_ok(t):
+            if not self.name_ok(t) and not (strength >= 4 and self.numeric_title(t)):
                 continue
             out.append((strength, self.order.get(id(el), 0), norm_space(t)))
         return out
+
+    def numeric_title(self, text: str) -> bool:
+        """A heading that is only a number ("2049", "7.1"): a product name when it titles a card
+        (never a price, a percentage or a rating)."""
+        t = norm_space(text)
+        return bool(
+            re.fullmatch(r"\d[\d.,:/ -]{0,10}", t)
+            and not find_prices(t)
+            and not rating_from_text(t)
+            and "%" not in t
+        )
 
     def name_strength(self, card: HtmlElement, name: str) -> int:
         return max((c[0] for c in self.name_candidates(card, None) if c[2] == name), default=4)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from lxml.html import HtmlElement
@@ -19,19 +20,23 @@ from orchestration_project.research.extraction.dom_signals import (
     SALARY_CONTEXT,
     looks_like_injection,
 )
+from orchestration_project.research.extraction.facts import IDENTIFIER_KEYS
 from orchestration_project.research.extraction.prices import (
     Price,
     PriceMatch,
     find_prices,
     unit_after,
 )
+from orchestration_project.research.extraction.unpriced import UnpricedMixin, price_model
 
-__all__ = ["CardsMixin", "page_currency"]
+__all__ = ["CardsMixin", "page_currency", "price_model"]
 
 _FREE = re.compile(
     r"^\s*(?:free|gratis|kostenlos|gratuit|gratuito|0\s*,-)(?: forever| plan|\s*!)?\s*$", re.I
 )
 _PRICE_CLASS = re.compile(r"price|cost|amount|fee|preis|prix|precio|prezzo|tarif|rate", re.I)
+# "price--discount-percentage", "price-saving": a number there is not an amount to pay
+_NOT_AMOUNT_CLASS = re.compile(r"percent|saving|rating|count|qty|quantity", re.I)
 
 
 def page_currency(text: str) -> str | None:
@@ -42,7 +47,7 @@ def page_currency(text: str) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-class CardsMixin(DomBase):
+class CardsMixin(UnpricedMixin, DomBase):
     """Price nodes and the product cards around them."""
 
     # -- price nodes ----------------------------------------------------------------------------
@@ -54,11 +59,16 @@ class CardsMixin(DomBase):
             t = self.text(el)
             if not t or len(t) > 120:
                 continue
-            bare = bool(_PRICE_CLASS.search(el.get("class") or "")) or el.get("itemprop") == "price"
+            cls = el.get("class") or ""
+            bare = (bool(_PRICE_CLASS.search(cls)) and not _NOT_AMOUNT_CLASS.search(cls)) or el.get(
+                "itemprop"
+            ) == "price"
             ms = find_prices(t, default_currency=self.currency, bare_numbers=bare)
             if not ms and bare and _FREE.match(t):
                 # a price element that just says "Free": a zero price
-                ms = [PriceMatch(Price(0.0, self.currency, None, t), 0, len(t), frozenset())]
+                ms = [
+                    PriceMatch(Price(0.0, self.currency, None, t, "free"), 0, len(t), frozenset())
+                ]
             if ms:
                 cands[id(el)] = (el, ms, t)
         nodes: list[PriceNode] = []
@@ -87,7 +97,7 @@ class CardsMixin(DomBase):
                     continue
                 price = mm.price
                 if mm is best_m and m.price.unit and not price.unit:
-                    price = Price(price.amount, price.currency, m.price.unit, price.raw)
+                    price = replace(price, unit=m.price.unit)
                 if price.unit is None:
                     price = self.unit_from_next(best_el, best_t, price)
                 current = mm.is_current and not self.is_struck(el)
@@ -107,7 +117,7 @@ class CardsMixin(DomBase):
         if idx < 0:
             return price
         unit, _ = unit_after(pt[idx + len(text) :], 0)
-        return Price(price.amount, price.currency, unit, price.raw) if unit else price
+        return replace(price, unit=unit) if unit else price
 
     def prominent(self, text: str, m: PriceMatch) -> bool:
         if looks_like_injection(text):
@@ -185,12 +195,16 @@ class CardsMixin(DomBase):
                         groups.add(id(a.getparent()))
                         weak.add(id(a))
                         break
-        for card, name, pns in by_card.values():
+        for card, shown, pns in by_card.values():
             if looks_like_injection(self.text(card)):
-                self.result.warnings.append(f"instruction-like text in a card ignored: {name[:60]}")
+                self.result.warnings.append(
+                    f"instruction-like text in a card ignored: {shown[:60]}"
+                )
                 continue
             if SALARY_CONTEXT.search(self.text(card)):
                 continue
+            name, ident = self.card_identity(card, shown)
+            self.remember_ids(name, {k: v for k, v in ident.items() if k in IDENTIFIER_KEYS})
             kept: list[PriceNode] = []
             for pn in pns:
                 # one price per billing unit (monthly and yearly prices of one plan are kept)
@@ -203,7 +217,7 @@ class CardsMixin(DomBase):
             ]
             for i, pn in enumerate(kept):
                 self.used_prices.add(id(pn.el))
-                extra: dict[str, Any] = {"layout": "card"}
+                extra: dict[str, Any] = {"layout": "card", **ident, **price_model(pn.price)}
                 if old:
                     extra["old_price"] = old[0]
                 if i:
@@ -231,6 +245,7 @@ class CardsMixin(DomBase):
                 self.fact("rating", name, "rating", r[0], "dom_rating", r[2], extra=r[1])
         self.result.card_count = len(by_card)
         self.result.card_groups = len(groups)
+        self.unpriced_cards([card for card, _, _ in by_card.values()])
 
     def is_container(self, a: HtmlElement, prices: list[PriceNode]) -> bool:
         """An element holding several priced items (not one item with monthly/yearly prices)."""

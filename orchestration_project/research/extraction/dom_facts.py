@@ -63,6 +63,7 @@ class _Dom(
     """The layout layer on one document: the mixins' passes, run in order."""
 
     features_page = False
+    docs_page = False
 
     def run(self, blog_like: bool) -> DomResult:
         nodes = self.find_price_nodes()
@@ -73,14 +74,14 @@ class _Dom(
         self.parallel_columns(nodes)
         self.product_page(nodes, blog_like)
         subject = self.result.product_page_name or self.subject_hint
-        self.section_features(subject)
-        self.heading_lists(self.features_page)
-        self.dl_features(subject, self.features_page)
-        if self.features_page:
-            self.feature_cards()
+        if not self.docs_page or self.result.product_page_name or self.result.card_count:
+            # a documentation page's lists of commands and tools are not product features
+            self.section_features(subject)
+            self.heading_lists(self.features_page)
+            self.dl_features(subject, self.features_page)
+            if self.features_page:
+                self.feature_cards()
         self.reviews(subject)
-        if self.result.product_page_name is None and self.subject_hint:
-            pass
         return self.result
 
 
@@ -95,6 +96,7 @@ def extract_dom(
     known_products: Iterable[str] = (),
     features_page: bool = False,
     title: str = "",
+    docs_page: bool = False,
 ) -> DomResult:
     """Run the layout layer on a cleaned document.
 
@@ -110,6 +112,8 @@ def extract_dom(
         features_page: the URL/title say this is a features page (a heading followed by a list
             then names a product and its features).
         title: the document title (finds the main heading of pages without an ``h1``).
+        docs_page: the page is documentation or help (code blocks, no product offer): its lists
+            give no features unless the layout finds a product on it.
 
     Returns:
         The facts and layout statistics.
@@ -118,4 +122,5 @@ def extract_dom(
         root, url, currency, subject_hint, allow_products, tuple(known_products), title=title
     )
     dom.features_page = features_page
+    dom.docs_page = docs_page
     return dom.run(blog_like)

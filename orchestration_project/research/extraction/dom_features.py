@@ -19,6 +19,7 @@ from orchestration_project.research.extraction.dom_signals import (
     HEADINGS,
     looks_like_injection,
 )
+from orchestration_project.research.extraction.dom_stars import in_code
 from orchestration_project.research.extraction.facts import norm_space
 from orchestration_project.research.extraction.prices import find_prices
 
@@ -32,8 +33,26 @@ _FEATURE_HEADING = re.compile(
 )
 
 
+_MAX_FEATURES = 40  # a product's feature list is short; longer lists are indexes and catalogues
+
+
 class FeaturesMixin(DomBase):
     """Feature facts from lists and sections."""
+
+    def not_a_feature_list(self, items: list[HtmlElement]) -> bool:
+        """An index rather than a product's feature list: very long, mostly bare links
+        (navigation, a table of contents, a tool index), or inside code."""
+        if len(items) > _MAX_FEATURES:
+            return True
+        if items and in_code(items[0]):
+            return True
+        links = 0
+        for li in items:
+            t = norm_space(self.text(li))
+            a = next(li.iter("a"), None)
+            if a is not None and t and norm_space(self.text(a)) == t:
+                links += 1
+        return len(items) >= 3 and links >= 0.6 * len(items)
 
     # -- features -------------------------------------------------------------------------------
     def is_excluded_item(self, li: HtmlElement) -> bool:
@@ -115,6 +134,8 @@ class FeaturesMixin(DomBase):
             self.emit_features(subj, self.item_group(section), ht)
 
     def emit_features(self, subject: str, items: list[HtmlElement], context: str) -> None:
+        if self.not_a_feature_list(items):
+            return
         for li in items:
             if self.is_excluded_item(li):
                 continue
@@ -272,6 +293,8 @@ class FeaturesMixin(DomBase):
                 items = [block] if block.tag == "li" else list(block.iter("li"))
                 if not items:
                     items = [x for x in block.iter("h3", "h4", "h5", "dt")]
+                if self.not_a_feature_list(items):
+                    continue
                 for li in items:
                     if li.find(".//li") is not None or self.is_excluded_item(li):
                         continue

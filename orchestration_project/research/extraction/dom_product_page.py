@@ -19,8 +19,18 @@ from orchestration_project.research.extraction.dom_signals import (
     looks_like_injection,
 )
 from orchestration_project.research.extraction.facts import norm_space
+from orchestration_project.research.extraction.price_kinds import offer_kind
+from orchestration_project.research.extraction.unpriced import price_model
 
 __all__ = ["ProductPageMixin"]
+
+_PAGE_CTA = re.compile(
+    r"^(?:add to (?:cart|basket|bag)|buy(?: it)? now|order now|in den warenkorb|ajouter au panier|"
+    r"añadir al carrito|aggiungi al carrello|sold out|out of stock|currently unavailable|"
+    r"ausverkauft|épuisé|agotado|notify me(?: when available)?|request (?:a )?quote|"
+    r"get (?:a )?quote)[\s!.]*$",
+    re.IGNORECASE,
+)
 
 _CHROME_TOKENS = frozenset(
     [
@@ -127,6 +137,7 @@ class ProductPageMixin(DomBase):
             if chosen and chars > 300:
                 break
         if not chosen:
+            self.unpriced_product_page(h1, name)
             return
         container = h1
         for a in self.ancestors(h1, 8):
@@ -146,10 +157,17 @@ class ProductPageMixin(DomBase):
             return
         self.result.product_page_name = name
         self.result.names.append(name)
+        ident = self.page_identity(container)
+        self.remember_ids(name, ident)
         old = [n.price.amount for n in nodes if not n.current and container in n.el.iterancestors()]
         for n in chosen:
             self.used_prices.add(id(n.el))
-            extra: dict[str, Any] = {"layout": "product_page"}
+            extra: dict[str, Any] = {
+                "layout": "product_page",
+                "name_source": "heading",
+                **ident,
+                **price_model(n.price),
+            }
             if old:
                 extra["old_price"] = old[0]
             if self.allow_products:
@@ -169,3 +187,75 @@ class ProductPageMixin(DomBase):
             self.fact("rating", name, "rating", r[0], "dom_rating", r[2], extra=r[1])
         if container is not h1:
             self.emit_features(name, self.item_group([container], marked_only=True), name)
+
+    # -- product page without a price ---------------------------------------------------------
+    def page_identity(self, container: HtmlElement) -> dict[str, str]:
+        """The identifiers of the page's product: its canonical URL and the SKU/GTIN/MPN the
+        product block states."""
+        ids = self.block_ids(container) if container is not self.body else {}
+        url = self.page_product_url()
+        return {**ids, "product_url": url} if url else ids
+
+    def unpriced_product_page(self, h1: HtmlElement, name: str) -> None:
+        """A product page that shows no amount: one main heading, no cards, and a buy, quote or
+        contact button (or a "Price on request" label) in the heading's block."""
+        if not self.allow_products or self.card_of or self.result.table_products:
+            return
+        if getattr(self, "features_page", False):
+            return
+        if self.in_chrome(h1):
+            return
+        block = h1
+        for a in self.ancestors(h1, 5):
+            if len(self.text(a)) > 4000 or a is self.body:
+                break
+            block = a
+        if block is h1 or looks_like_injection(self.text(block)):
+            return
+        labels = [
+            self.text(b) or (b.get("value") or "")
+            for b in block.iter("a", "button", "input")
+            if isinstance(b.tag, str)
+        ]
+        # a label that is not a button ("Price on request", "Free"): the price, stated
+        kind = next(
+            (
+                k
+                for el in block.iter()
+                if isinstance(el.tag, str)
+                and el.tag not in ("a", "button")
+                and not any(a.tag in ("a", "button") for a in el.iterancestors())
+                and (k := offer_kind(self.text(el)))
+            ),
+            None,
+        )
+        ctas = [t for t in labels if _PAGE_CTA.match(t)]
+        if kind is None and not ctas:
+            return
+        quote = any(re.search(r"quote", t, re.IGNORECASE) for t in ctas)
+        kind = kind or ("contact" if quote else "none")
+        ident = self.page_identity(block)
+        self.remember_ids(name, ident)
+        extra: dict[str, Any] = {
+            "layout": "product_page",
+            "name_source": "heading",
+            **ident,
+            "price_kind": kind,
+        }
+        self.result.product_page_name = name
+        self.result.names.append(name)
+        if kind == "free":
+            self.fact(
+                "product",
+                name,
+                "price",
+                0.0,
+                "dom_product_page",
+                self.text(block),
+                currency=self.currency,
+                extra=extra,
+            )
+        else:
+            self.fact(
+                "product", name, "offer", kind, "dom_product_page", self.text(block), extra=extra
+            )

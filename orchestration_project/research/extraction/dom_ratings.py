@@ -1,13 +1,15 @@
 """Layout layer: ratings and review blocks.
 
-Ratings come from ``data-rating``-style attributes, ``aria-label``/``title`` texts, star widths
-and short rating lines; review blocks are repeated blocks named like reviews, or repeated
-blocks that each carry one rating and some text.
+Ratings come from star widgets (attributes, classes, counted icons: see
+:mod:`~orchestration_project.research.extraction.dom_stars`), star widths and short rating lines;
+review blocks are repeated blocks named like reviews, or repeated blocks that each carry one
+rating and some text. Blocks inside code, navigation or site chrome are not reviews.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from lxml.html import HtmlElement
@@ -23,32 +25,59 @@ from orchestration_project.research.extraction.dom_signals import (
     looks_like_injection,
     rating_from_text,
 )
+from orchestration_project.research.extraction.dom_stars import (
+    FORM_TAGS,
+    Rating,
+    code_like,
+    element_rating,
+)
 from orchestration_project.research.extraction.facts import norm_space
 
 __all__ = ["RatingsMixin"]
+
+_RATING_LINE = re.compile(r"out of|/\s*5\b|star|★|☆|⭐|rat|von 5|sur 5|de 5", re.I)
+_SCORE_LINE = re.compile(r"\(?\d{1,2}(?:[.,]\d)?\s*/\s*10\)?")  # a line that is only "8.6/10"
 
 
 class RatingsMixin(DomBase):
     """Ratings in a block and review blocks."""
 
     # -- ratings and reviews --------------------------------------------------------------------
-    def rating_in(self, el: HtmlElement) -> tuple[float, dict[str, Any], str] | None:
+    def element_rating_cached(self, d: HtmlElement) -> Rating | None:
+        """:func:`element_rating`, computed once per element of this document."""
+        cache: dict[int, Rating | None] | None = getattr(self, "_rating_cache", None)
+        if cache is None:
+            cache = {}
+            self._rating_cache = cache
+        k = id(d)
+        if k not in cache:
+            cache[k] = element_rating(d)
+        return cache[k]
+
+    def rating_in(self, el: HtmlElement) -> Rating | None:
+        """The rating shown in a block: a star widget's attributes/classes/icons, a star width,
+        else a short rating line ("4.5 out of 5", "★★★★☆ 4.4", "Rated 4.5")."""
         for d in el.iter():
             if not isinstance(d.tag, str):
                 continue
+            if d.tag in FORM_TAGS and d is not el:
+                continue
+            r = self.element_rating_cached(d)
+            if r:
+                if "review_count" not in r[1]:
+                    c = COUNT_RE.search(self.text(el))
+                    if c and re.sub(r"[,.]", "", c.group(1)).isdigit():
+                        r = (
+                            r[0],
+                            {**r[1], "review_count": int(re.sub(r"[,.]", "", c.group(1)))},
+                            r[2],
+                        )
+                return r
+            if len(d) == 0 and d.text and _SCORE_LINE.fullmatch(d.text.strip()):
+                r = rating_from_text(d.text)  # an element showing only "8.6/10"
+                if r:
+                    return r[0], r[1], d.text.strip()
             toks = " ".join(class_tokens(d))
-            for attr in ("data-rating", "data-score", "data-stars", "data-rating-value"):
-                v = d.get(attr)
-                if v and re.fullmatch(r"\d(?:[.,]\d{1,2})?", v.strip()):
-                    val = float(v.replace(",", "."))
-                    if 0 <= val <= 5:
-                        return round(val, 3), {"best_rating": 5.0, "raw_value": val}, f"{attr}={v}"
-            for attr in ("aria-label", "title", "alt"):
-                v = d.get(attr)
-                if v and re.search(r"star|rat|out of|/\s*5", v, re.I):
-                    r = rating_from_text(v)
-                    if r:
-                        return r[0], r[1], v
             if re.search(r"star|rating", toks):
                 style = " ".join((x.get("style") or "") for x in d.iter() if isinstance(x.tag, str))
                 w = re.search(r"width\s*:\s*(\d{1,3}(?:\.\d+)?)%", style)
@@ -57,34 +86,31 @@ class RatingsMixin(DomBase):
                     if 0 <= val <= 5:
                         return round(val, 3), {"best_rating": 5.0, "raw_value": val}, style[:100]
         t = self.text(el)
-        # only short rating-looking lines, not numbers inside descriptions
-        for line in el_text(el, lines=True).split("\n"):
-            if len(line) <= 200:
-                r = rating_from_text(line)
-                if r and (re.search(r"out of|/\s*5|star|★|☆|⭐|rat|von 5|sur 5|de 5", line, re.I)):
-                    if "review_count" not in r[1]:
-                        c = COUNT_RE.search(t)
-                        if c and re.sub(r"[,.]", "", c.group(1)).isdigit():
-                            r[1]["review_count"] = int(re.sub(r"[,.]", "", c.group(1)))
-                    return r[0], r[1], line
+        # only short rating-looking lines, not numbers inside descriptions; a run of lines that
+        # differ only in their number ("5 stars", "4 stars"...) is a filter or a histogram
+        lines = [ln for ln in el_text(el, lines=True).split("\n") if len(ln) <= 200]
+        shapes = Counter(re.sub(r"\d+(?:[.,]\d+)?", "#", ln) for ln in lines)
+        for line in lines:
+            r = rating_from_text(line)
+            if not r or shapes[re.sub(r"\d+(?:[.,]\d+)?", "#", line)] >= 3:
+                continue
+            if _RATING_LINE.search(line) or _SCORE_LINE.fullmatch(line):
+                if "review_count" not in r[1]:
+                    c = COUNT_RE.search(t)
+                    if c and re.sub(r"[,.]", "", c.group(1)).isdigit():
+                        r[1]["review_count"] = int(re.sub(r"[,.]", "", c.group(1)))
+                return r[0], r[1], line
         return None
 
     def rating_signals(self, el: HtmlElement) -> int:
         """How many distinct ratings an element shows (0, 1, or 2 meaning several)."""
         values: set[float] = set()
         for d in el.iter():
-            if not isinstance(d.tag, str):
+            if not isinstance(d.tag, str) or d.tag in FORM_TAGS:
                 continue
-            for a in ("data-rating", "data-score", "data-stars", "data-rating-value"):
-                v = (d.get(a) or "").strip()
-                if re.fullmatch(r"\d(?:[.,]\d{1,2})?", v):
-                    values.add(round(float(v.replace(",", ".")), 2))
-            for a in ("aria-label", "title"):
-                v = d.get(a) or ""
-                if re.search(r"star|out of|/\s*5|von 5|sur 5", v, re.I):
-                    r = rating_from_text(v)
-                    if r:
-                        values.add(round(r[0], 2))
+            r = self.element_rating_cached(d)
+            if r:
+                values.add(round(r[0], 2))
             if d.text and (STAR_GLYPHS.search(d.text) or RATING_RE.search(d.text)):
                 r = rating_from_text(d.text)
                 if r:
@@ -92,6 +118,19 @@ class RatingsMixin(DomBase):
             if len(values) > 1:
                 return 2
         return len(values)
+
+    def excluded_ids(self) -> set[int]:
+        """Elements that never hold reviews or features: code blocks and everything in them."""
+        cached: set[int] | None = getattr(self, "_excluded", None)
+        if cached is not None:
+            return cached
+        out: set[int] = set()
+        for el in self.elements:  # document order: a parent is seen before its children
+            parent = el.getparent()
+            if (parent is not None and id(parent) in out) or code_like(el):
+                out.add(id(el))
+        self._excluded = out
+        return out
 
     def review_author(self, b: HtmlElement, body_el: HtmlElement | None) -> str | None:
         """The author of a review block: an author/byline element, a cite, or a meta line."""
@@ -131,7 +170,8 @@ class RatingsMixin(DomBase):
         return None
 
     def reviews(self, subject: str | None) -> None:
-        seen: set[int] = set()
+        """Review facts from repeated review blocks (not in code, navigation or site chrome)."""
+        seen: set[int] = set(self.excluded_ids())
         blocks: list[HtmlElement] = []
         for el in iter_elements(self.body):
             if id(el) in seen or el is self.body:
@@ -177,6 +217,8 @@ class RatingsMixin(DomBase):
         for b in blocks:
             if any(id(a) in self.card_of for a in [b, *self.ancestors(b, 10)]):
                 continue
+            if self.in_chrome(b) and not {"review", "testimonial"} & set(class_tokens(b)):
+                continue  # navigation, header, footer, sidebar
             full = self.text(b)
             if len(full) < 25 or looks_like_injection(full):
                 continue

@@ -21,9 +21,12 @@ __all__ = [
     "PRICE_HDR",
     "RATING_RE",
     "SALARY_CONTEXT",
+    "NUMBER_WORDS",
     "STAR_GLYPHS",
     "looks_like_injection",
+    "number_name_ok",
     "rating_from_text",
+    "words_to_digits",
 ]
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -116,6 +119,63 @@ SALARY_CONTEXT = re.compile(
     r"years of experience|hiring)\b",
     re.IGNORECASE,
 )
+
+
+NUMBER_WORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
+"""English number words as star widgets spell them (``star-rating Four``, "Rated four stars")."""
+_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_HALF_WORD_RE = re.compile(r"\b(\d+) and (?:a )?half\b", re.IGNORECASE)
+_NUMBER_NAME = re.compile(
+    r"(?:[#№]\s?)?\d{1,6}(?:[.,]\d{1,3})?(?:\s?[+/-]\s?\d{1,4})?(?:\s?[+*#])?", re.IGNORECASE
+)
+_NOT_A_NAME_NUMBER = re.compile(
+    r"^\d{1,2}[:.h]\d{2}$"  # a time of day
+    r"|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$"  # a numeric date
+    r"|^\d{4}-\d{2}-\d{2}"  # an ISO date
+    r"|^0\d{5,}"  # a phone or article number with a leading zero
+)
+
+
+def words_to_digits(text: str) -> str:
+    """Spell out-of-five texts with digits: "Rated four and a half out of five" -> "4.5 … 5"."""
+    t = _NUMBER_WORD_RE.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()]), text or "")
+    return _HALF_WORD_RE.sub(lambda m: f"{m.group(1)}.5", t)
+
+
+def number_name_ok(text: str) -> bool:
+    """Whether a text made only of digits may be a product name *when it sits in a name position*.
+
+    Titles such as "2049", "7.1" or "#9" are real product names (a film, a speaker layout, a
+    perfume); the caller decides the position (a product card's heading or title link, a product
+    page's main heading). Times, numeric dates ("05.03.2024", "2024-03-05") and long numbers with a
+    leading zero (phone and article numbers) are never names. Texts with letters are not judged
+    here: dates written with month names are rejected by
+    :func:`~orchestration_project.research.extraction.dates.looks_like_date`.
+
+    Args:
+        text: the candidate name (whitespace-normalised).
+
+    Returns:
+        True for a number-only text that can be a name.
+    """
+    t = re.sub(r"\s+", " ", text or "").strip()
+    if not t or len(t) > 16 or re.search(r"[^\W\d_]", t):
+        return False
+    if _NOT_A_NAME_NUMBER.search(t):
+        return False
+    return bool(_NUMBER_NAME.fullmatch(t))
 
 
 def looks_like_injection(text: str) -> bool:

@@ -3,19 +3,83 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "CONFIDENCE",
+    "IDENTIFIER_KEYS",
+    "NAME_SOURCES",
     "ExtractedFact",
     "PageExtraction",
     "dedupe_facts",
+    "is_truncated",
     "make_fact",
     "norm_space",
     "norm_key",
+    "normalize_product_url",
+    "strip_ellipsis",
 ]
+
+IDENTIFIER_KEYS = ("gtin", "sku", "mpn", "item_id", "product_url")
+"""Keys of ``ExtractedFact.extra`` that identify a product, strongest first: a GTIN/UPC/EAN, the
+seller's SKU, the manufacturer part number, the structured-data ``@id``, the product's URL (a
+card's link or the product page's canonical URL)."""
+
+NAME_SOURCES = {"structured": 5, "heading": 4, "link_title": 3, "image_alt": 2, "text": 1}
+"""Where a product name was read (``extra["name_source"]``) and how much it is trusted: structured
+data, the product page's main heading, the product link's ``title``, the image ``alt``, display
+text."""
+
+_ELLIPSIS = re.compile(r"\s*(?:…|\.{3,}|\.\s\.\s\.)\s*$")
+_TRACKING = re.compile(
+    r"^(?:utm_\w+|ref|ref_|refsrc|src|source|gclid|fbclid|mc_cid|mc_eid|campaign|cmp|sr|qid|"
+    r"position|pos|list|_pos|_sid|_ss|_psq|variant_position)$",
+    re.IGNORECASE,
+)
+
+
+def is_truncated(name: str) -> bool:
+    """Whether a displayed name was shortened: it ends with an ellipsis ("…" or "...")."""
+    return bool(_ELLIPSIS.search(name or ""))
+
+
+def strip_ellipsis(name: str) -> str:
+    """The name without a trailing ellipsis (the part that was shown)."""
+    return norm_space(_ELLIPSIS.sub("", name or ""))
+
+
+def normalize_product_url(url: str | None) -> str | None:
+    """A product URL in a comparable form: lower-case scheme and host, no fragment, no
+    tracking parameters (``utm_*``, ``ref``...), no trailing slash, no ``index.html``.
+
+    Args:
+        url: an absolute URL, or None.
+
+    Returns:
+        The normalised URL, or None for an empty or non-http(s) URL.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    path = re.sub(r"/(?:index|default)\.(?:html?|php|aspx?)$", "/", parts.path or "/")
+    path = path.rstrip("/") or "/"
+    query = urlencode(
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        )
+    )
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
+
 
 # Confidence per extraction method and layout; the numbers are priors, not calibrated odds.
 CONFIDENCE: dict[str, float] = {
@@ -74,6 +138,10 @@ class ExtractedFact:
     method: str
     evidence: str
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def identity(self) -> dict[str, str]:
+        """The product identifiers the fact carries (``IDENTIFIER_KEYS`` found in ``extra``)."""
+        return {k: str(self.extra[k]) for k in IDENTIFIER_KEYS if self.extra.get(k)}
 
     def key(self) -> tuple[str, str, str, str]:
         """Identity used for de-duplication: kind, subject, attribute and value."""
@@ -172,8 +240,13 @@ class PageExtraction:
     untrusted: bool = False
 
     def prices(self) -> list[ExtractedFact]:
-        """The product price facts."""
+        """The product price facts (each with an amount; a free product's is 0)."""
         return [f for f in self.facts if f.kind == "product" and f.attribute == "price"]
+
+    def products(self) -> list[ExtractedFact]:
+        """Every product fact: the priced ones and those offered without an amount
+        (attribute ``"offer"``, value the price kind: ``"contact"`` or ``"none"``)."""
+        return [f for f in self.facts if f.kind == "product"]
 
     def best_prices(self) -> dict[str, ExtractedFact]:
         """The highest-confidence price fact per product (case-insensitive name)."""
@@ -185,11 +258,19 @@ class PageExtraction:
         return best
 
 
+def _compatible(a: ExtractedFact, b: ExtractedFact) -> bool:
+    """Whether two facts may be about one product: no identifier they both carry differs."""
+    ia, ib = a.identity(), b.identity()
+    return all(ia[k] == ib[k] for k in ia.keys() & ib.keys())
+
+
 def dedupe_facts(facts: list[ExtractedFact]) -> list[ExtractedFact]:
     """Keep one fact per (kind, subject, attribute, value): the highest-confidence one.
 
-    Distinct values are all kept. A fact with no currency is dropped when the same fact exists
-    with a currency. The order of first appearance is preserved.
+    Distinct values are all kept, and so are facts whose product identifiers differ (two cards
+    with one name and one price but different product links are two products). The kept fact
+    takes the identifiers the dropped ones add. A fact with no currency is dropped when the same
+    fact exists with a currency. The order of first appearance is preserved.
 
     Args:
         facts: facts from all layers.
@@ -197,14 +278,18 @@ def dedupe_facts(facts: list[ExtractedFact]) -> list[ExtractedFact]:
     Returns:
         The de-duplicated facts.
     """
-    best: dict[tuple[Any, ...], ExtractedFact] = {}
-    order: list[tuple[Any, ...]] = []
+    kept: list[ExtractedFact] = []
+    buckets: dict[tuple[Any, ...], list[int]] = {}
     for f in facts:
         k = (*f.key(), f.currency)
-        if k not in best:
-            best[k] = f
-            order.append(k)
-        elif f.confidence > best[k].confidence:
-            best[k] = f
-    with_currency = {k[:4] for k in order if k[4] is not None}
-    return [best[k] for k in order if not (k[4] is None and k[:4] in with_currency)]
+        slot = next((i for i in buckets.get(k, []) if _compatible(kept[i], f)), None)
+        if slot is None:
+            buckets.setdefault(k, []).append(len(kept))
+            kept.append(f)
+            continue
+        old = kept[slot]
+        win, lose = (f, old) if f.confidence > old.confidence else (old, f)
+        more = {k2: v for k2, v in lose.identity().items() if k2 not in win.identity()}
+        kept[slot] = replace(win, extra={**win.extra, **more}) if more else win
+    with_currency = {(*f.key(),) for f in kept if f.currency is not None}
+    return [f for f in kept if not (f.currency is None and (*f.key(),) in with_currency)]

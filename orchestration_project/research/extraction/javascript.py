@@ -41,7 +41,10 @@ _APP_IDS = frozenset(
     }
 )
 _LOADING = re.compile(
-    r"^(?:loading|please wait|chargement|cargando|laden|wird geladen|fetching)\W*$", re.I
+    r"^(?:(?:loading|fetching|chargement|cargando|caricamento)(?: (?:the |more |all )?\w+){0,2}"
+    r"|please wait|laden|wird geladen|(?:\w+ )?(?:are|is|werden|wird) (?:loading|geladen))"
+    r"\W*$",
+    re.I,
 )
 _NOSCRIPT_WARN = re.compile(
     r"enable javascript|javascript (?:is )?(?:disabled|required|must be enabled)|"
@@ -103,6 +106,8 @@ def _needs_js(raw_root: HtmlElement, clean_root: HtmlElement, text: str) -> tupl
         )
     )
     ref_ids = {a or b for a, b in referenced}
+    ref_classes = set(re.findall(r"querySelector(?:All)?\(\s*['\"]\.([\w-]+)", inline))
+    ref_classes |= set(re.findall(r"getElementsByClassName\(\s*['\"]([\w-]+)", inline))
     empty_slots = []
     for el in iter_elements(scope):
         eid = el.get("id")
@@ -112,8 +117,17 @@ def _needs_js(raw_root: HtmlElement, clean_root: HtmlElement, text: str) -> tupl
         if (not inner or _LOADING.match(inner)) and len(el) == 0:
             empty_slots.append(eid)
     ref_empty = [e for e in empty_slots if e in ref_ids]
+    # a slot the script finds by class ("<section class=reviews>Loading reviews…</section>")
+    for el in iter_elements(scope):
+        cls = set((el.get("class") or "").split())
+        if cls & ref_classes and len(el) == 0:
+            inner = norm_space(el.text_content())
+            if not inner or _LOADING.match(inner):
+                ref_empty.append("." + sorted(cls & ref_classes)[0])
+                break
     if ref_empty:
-        reasons.append(f"script fills empty #{ref_empty[0]}")
+        slot = ref_empty[0] if ref_empty[0].startswith(".") else f"#{ref_empty[0]}"
+        reasons.append(f"script fills empty {slot}")
     has_scripts = bool(code_scripts)
     # Something must still be missing (an empty container or a placeholder): once a browser has
     # filled the page, the same scripts and <noscript> text no longer mean "needs JavaScript".

@@ -30,6 +30,7 @@ from orchestration_project.research.extraction.dom_facts import (
     looks_like_injection,
     page_currency,
 )
+from orchestration_project.research.extraction.dom_stars import keep_star_icons, structure_counts
 from orchestration_project.research.extraction.facts import (
     ExtractedFact,
     PageExtraction,
@@ -117,6 +118,7 @@ _PRICING_URL = _vocab(
     "pricing prices price pricelist plans plan tariffs preise preisliste tarifs tarif prix "
     "precios prezzi prijzen"
 )
+_URL_WEIGHT = 0.75
 _KIND_BASE = {
     "pricing": 0.95,
     "product": 0.9,
@@ -141,6 +143,10 @@ class PageSignals:
     dom: DomResult | None = None
     facts: list[ExtractedFact] = field(default_factory=list)
     published: datetime | None = None
+    cart_controls: int = 0
+    feature_groups: int = 0
+    code_blocks: int = 0
+    salary_lines: int = 0
 
 
 # -- classification ---------------------------------------------------------------------------
@@ -164,6 +170,15 @@ def _quick_signals(html_tree: HtmlElement) -> PageSignals:
     for m in html_tree.iter("meta"):
         if (m.get("property") or "").lower() == "og:type":
             sig.og_type = (m.get("content") or "").lower()
+    for el in html_tree.xpath("//*[@itemtype]"):
+        if (el.get("itemtype") or "").rstrip("/").rsplit("/", 1)[-1] in PRODUCT_TYPES:
+            sig.structured_products += 1
+            sig.structured_types.add("Product")
+    counts = structure_counts(html_tree)
+    sig.cart_controls = counts["cart_controls"]
+    sig.code_blocks = counts["code_blocks"]
+    sig.feature_groups = counts["feature_groups"]
+    sig.salary_lines = counts["salary_lines"]
     return sig
 
 
@@ -177,10 +192,13 @@ def classify_page(
 ) -> tuple[str, float]:
     """Classify a page as product/listing/pricing/features/reviews/blog/home/noise/other.
 
-    URL path words and the title give a first reading (careers, legal, privacy, terms, about,
-    contact, jobs, login... are ``noise``); the content confirms or overrides it: schema.org types,
-    ``og:type``, repeated product cards, prices with billing units, comparison tables, review
-    blocks, article dates.
+    The content decides: schema.org types and ``og:type``, one main heading followed by a price
+    (a product page, more so with an add-to-cart control, ratings or reviews), repeated product
+    cards (a listing), prices with billing units (pricing), name + feature-list groups and
+    comparison tables (features), review blocks, article dates, salary and job wording, and the
+    title (careers, privacy, terms, about us... are ``noise``). Words in the URL path are only a
+    weak tie-breaker (at most 1.0 against 2.5 for a product page's layout), so a product page at
+    ``/shop/cookies/...`` or ``/about-time-watch`` is a product page.
 
     Args:
         url: the page URL.
@@ -198,37 +216,45 @@ def classify_page(
     path = urlsplit(url).path.lower()
     words = set(url_words(url))
     segments = [p for p in path.split("/") if p]
+    # URL words are a weak tie-breaker (at most 1.0): a page's content decides. A product page
+    # whose address happens to say "cookies", "jobs" or "about" is still a product page.
     if path in ("", "/") or re.fullmatch(r"/(?:index|home|default)\.\w+", path):
         s["home"] += 2.5
     if words & _NOISE_URL:
-        s["noise"] += 3.0
+        s["noise"] += 1.0
     if _NOISE_TITLE.search(title or ""):
         s["noise"] += 2.5
+    if sig.salary_lines >= 2:
+        s["noise"] += 1.0
     if words & _PRICING_URL:
-        s["pricing"] += 2.0
+        s["pricing"] += _URL_WEIGHT
     if words & _FEATURES_URL:
-        s["features"] += 2.0
+        s["features"] += _URL_WEIGHT
     if words & _REVIEWS_URL:
-        s["reviews"] += 2.0
+        s["reviews"] += _URL_WEIGHT
     if words & _BLOG_URL:
-        s["blog"] += 2.0
+        s["blog"] += _URL_WEIGHT
     if words & _PRODUCT_URL:
-        s["product"] += 1.5
+        s["product"] += _URL_WEIGHT / 2
     if words & _LISTING_URL:
         last = re.sub(r"\.\w+$", "", segments[-1]) if segments else ""
         if "products" in words and last not in ("products", "shop", "store") and len(segments) > 1:
-            s["product"] += 1.5
+            s["product"] += _URL_WEIGHT / 2
         else:
-            s["listing"] += 1.5
-    tw = set(_words(title or ""))
-    if tw & {"pricing", "plans", "prices"}:
-        s["pricing"] += 1.0
-    if tw & {"features", "compare", "comparison"}:
+            s["listing"] += _URL_WEIGHT / 2
+    if sig.feature_groups >= 2:
         s["features"] += 1.0
-    if tw & {"reviews", "testimonials"}:
+    tw = set(_words(title or ""))
+    if tw & (_PRICING_URL - {"plan"}):
+        s["pricing"] += 1.0
+    if tw & (_FEATURES_URL | {"specifications", "specs"}):
+        s["features"] += 1.0
+    if tw & _REVIEWS_URL - {"customers"}:
         s["reviews"] += 1.0
-    if tw & {"blog", "news"}:
+    if tw & (_BLOG_URL - {"post", "posts", "updates", "press"}):
         s["blog"] += 1.0
+    if tw & _LISTING_URL - {"search"}:
+        s["listing"] += 1.0
     if sig.structured_products == 1 and not sig.item_list:
         s["product"] += 2.0
     elif sig.structured_products >= 3 or sig.item_list:
@@ -237,6 +263,10 @@ def classify_page(
         s["blog"] += 2.0
     if sig.og_type == "product":
         s["product"] += 1.0
+    if 1 <= sig.cart_controls <= 2:
+        s["product"] += 1.0
+    elif sig.cart_controls >= 3:
+        s["listing"] += 0.5
     dom = sig.dom
     prices = [f for f in sig.facts if f.kind == "product"]
     unit_prices = [f for f in prices if f.unit]
@@ -245,6 +275,8 @@ def classify_page(
     if dom is not None:
         if dom.product_page_name:
             s["product"] += 2.5
+            if dom.review_blocks or any(f.kind == "rating" for f in sig.facts):
+                s["product"] += 0.5
         if dom.card_count >= 2 and len(unit_prices) >= 2:
             s["pricing"] += 2.0
         elif dom.card_count >= 3:
@@ -268,6 +300,10 @@ def classify_page(
         s["reviews"] += 1.0
     if sig.published and len(text or "") > 800:
         s["blog"] += 1.0
+    elif sig.published and not (
+        dom is not None and (dom.product_page_name or dom.card_count or dom.review_blocks)
+    ):
+        s["blog"] += 1.0  # a dated short page with no product, cards or reviews
     if not s:
         return "other", 0.4
     kind, best = max(s.items(), key=lambda kv: kv[1])
@@ -336,6 +372,12 @@ def _brand_from_title(title: str) -> str | None:
     return None
 
 
+def _docs_like(quick: PageSignals, structured: StructuredResult) -> bool:
+    """A documentation or help page: code blocks and no product offer (no structured product,
+    no add-to-cart control)."""
+    return quick.code_blocks >= 1 and not structured.product_names and not quick.cart_controls
+
+
 def extract_page(
     html: str,
     url: str,
@@ -362,6 +404,7 @@ def extract_page(
     """
     known_products = tuple(known_products)
     raw = parse_html(html)
+    keep_star_icons(raw)
     clean = clean_tree(raw)
     text = visible_text(clean.root)
     title = _title(raw, clean.root)
@@ -391,9 +434,9 @@ def extract_page(
     published = find_published(raw, clean.root, structured.published)
     currency = page_currency(text)
     quick = _quick_signals(raw)
+    quick.published = published
     prelim_kind, _ = classify_page(url, title, text, None, signals=quick)
     blog_like = prelim_kind == "blog" or bool(structured.types & ARTICLE_TYPES)
-    noise = prelim_kind == "noise"
     distinct_structured = list(dict.fromkeys(structured.product_names))
     h1 = clean.root.find(".//h1")
     subject_hint = (
@@ -402,32 +445,49 @@ def extract_page(
         else _subject_from_heading(el_text(h1) if h1 is not None else "", title)
         or _brand_from_title(title)
     )
-    # Noise pages (careers, legal, about...) give no layout or text facts: a salary or a
-    # registered-capital amount there is not a product price.
+    # Every page's layout is read, whatever its address says: whether a page is noise (careers,
+    # legal, about...) is decided below with the layout's evidence. The layout and text facts of
+    # a noise page are then dropped: a salary or a registered-capital amount is not a price.
     dom = extract_dom(
-        clean.root if not noise else parse_html("<html><body></body></html>"),
+        clean.root,
         url,
         currency=currency,
         subject_hint=subject_hint,
         blog_like=blog_like,
-        allow_products=not noise,
+        allow_products=True,
         known_products=known_products,
         features_page=prelim_kind == "features",
         title=title,
+        docs_page=_docs_like(quick, structured),
     )
     warnings.extend(dom.warnings)
     names = [*distinct_structured, *dom.names]
-    text_facts: list[ExtractedFact] = []
-    if not noise:
-        text_facts, text_warn = extract_text_facts(
-            text,
-            url,
-            names=names,
-            known_products=known_products,
-            published=published,
-            currency=currency,
-        )
-        warnings.extend(text_warn)
+    text_facts, text_warn = extract_text_facts(
+        text,
+        url,
+        names=names,
+        known_products=known_products,
+        published=published,
+        currency=currency,
+    )
+    warnings.extend(text_warn)
+    content = PageSignals(
+        structured_products=len(distinct_structured),
+        structured_types=structured.types,
+        item_list=structured.item_list_size > 0,
+        og_type=quick.og_type,
+        dom=dom,
+        facts=dedupe_facts([*structured.facts, *dom.facts, *text_facts]),
+        published=published,
+        cart_controls=quick.cart_controls,
+        feature_groups=quick.feature_groups,
+        code_blocks=quick.code_blocks,
+        salary_lines=quick.salary_lines,
+    )
+    kind, _conf = classify_page(url, title, text, raw, signals=content)
+    if kind == "noise":
+        dom = replace(dom, facts=[])
+        text_facts = []
     facts = dedupe_facts([*structured.facts, *dom.facts, *text_facts])
     if untrusted and facts:
         # Hidden instructions to automated readers: the page is adversarial. Its visible facts
@@ -444,16 +504,6 @@ def extract_page(
             )
             for f in facts
         ]
-    signals = PageSignals(
-        structured_products=len(distinct_structured),
-        structured_types=structured.types,
-        item_list=structured.item_list_size > 0,
-        og_type=quick.og_type,
-        dom=dom,
-        facts=facts,
-        published=published,
-    )
-    kind, _conf = classify_page(url, title, text, raw, signals=signals)
     relevance = page_relevance(kind, title, text, topic, bool(facts))
     return PageExtraction(
         url=url,

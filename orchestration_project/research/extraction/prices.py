@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from orchestration_project.research.extraction.price_kinds import from_before, seat_after
+
 __all__ = [
     "BAD_FLAGS",
     "Price",
@@ -40,12 +42,17 @@ class Price:
         unit: billing period (``"month"``, ``"year"``, ``"week"``, ``"day"``, ``"hour"``) or
             ``None`` for a one-off price.
         raw: the source text of the price.
+        kind: ``"fixed"``, or ``"from"`` for a starting price ("from $99"); see
+            :mod:`.price_kinds` for every kind.
+        per: what the price is charged per (``"user"``, ``"seat"``...), or None.
     """
 
     amount: float
     currency: str | None
     unit: str | None
     raw: str
+    kind: str = "fixed"
+    per: str | None = None
 
 
 @dataclass(frozen=True)
@@ -432,7 +439,9 @@ def find_prices(
         unit, end = unit_after(text, m.end())
         flags = _context_flags(text, start, m.end(), shorthand=bool(mult))
         raw = text[start:end].strip()
-        out.append(PriceMatch(Price(amount, currency, unit, raw), start, end, frozenset(flags)))
+        kind = "from" if from_before(text[max(0, start - 25) : start]) else "fixed"
+        price = Price(amount, currency, unit, raw, kind, seat_after(text, m.end()))
+        out.append(PriceMatch(price, start, end, frozenset(flags)))
         taken.append((start, m.end()))
     if bare_numbers:
         for m in _BARE_RE.finditer(text):

@@ -10,10 +10,8 @@ normalised to compact JSON-LD-like dicts and walked for Product-like nodes (incl
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +21,19 @@ from orchestration_project.research.extraction.facts import (
     make_fact,
     norm_space,
 )
-from orchestration_project.research.extraction.prices import (
-    find_prices,
-    normalize_currency,
-    parse_amount,
+from orchestration_project.research.extraction.prices import parse_amount
+from orchestration_project.research.extraction.structured_nodes import (
+    _amount_and_currency,
+    _compact_rdfa,
+    _evidence,
+    _Graph,
+    _identity,
+    _rating,
+    _short,
+    _text,
+    _types,
+    _unit_of,
+    load_jsonld_blocks,
 )
 
 __all__ = ["StructuredResult", "extract_structured", "load_jsonld_blocks"]
@@ -59,25 +66,6 @@ ARTICLE_TYPES = frozenset(
     {"Article", "BlogPosting", "NewsArticle", "TechArticle", "Report", "ScholarlyArticle"}
 )
 _OLD_PRICE_TYPES = ("strikethrough", "listprice", "msrp", "srp", "wasprice", "invoiceprice")
-_UNIT_CODES = {
-    "MON": "month",
-    "MTH": "month",
-    "ANN": "year",
-    "YR": "year",
-    "YEA": "year",
-    "WEE": "week",
-    "WK": "week",
-    "DAY": "day",
-    "HUR": "hour",
-    "P1M": "month",
-    "P1Y": "year",
-    "P12M": "year",
-    "P1W": "week",
-    "P7D": "week",
-    "P1D": "day",
-    "PT1H": "hour",
-}
-_SCHEMA_PREFIX = re.compile(r"^https?://schema\.org/")
 
 
 @dataclass
@@ -90,210 +78,6 @@ class StructuredResult:
     published: str | None = None
     headline: str | None = None
     item_list_size: int = 0
-
-
-def _repair_json(text: str) -> Any:
-    text = text.strip()
-    if text.startswith("<!--"):
-        text = text[4:]
-    if text.endswith("-->"):
-        text = text[:-3]
-    try:
-        return json.loads(text, strict=False)
-    except ValueError:
-        pass
-    fixed = re.sub(r",\s*([}\]])", r"\1", text)
-    fixed = re.sub(r"[\x00-\x1f]", " ", fixed)
-    try:
-        return json.loads(fixed, strict=False)
-    except ValueError:
-        return None
-
-
-def load_jsonld_blocks(root: Any) -> list[Any]:
-    """Parse every ``<script type="application/ld+json">`` of a document (lenient).
-
-    Args:
-        root: the lxml document (scripts still present).
-
-    Returns:
-        The parsed JSON values (broken blocks are skipped).
-    """
-    out = []
-    for script in root.iter("script"):
-        if "ld+json" not in (script.get("type") or "").lower():
-            continue
-        data = _repair_json(script.text or "")
-        if data is not None:
-            out.append(data)
-    return out
-
-
-def _short(t: Any) -> str:
-    return _SCHEMA_PREFIX.sub("", str(t)).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
-
-
-def _types(node: dict[str, Any]) -> set[str]:
-    t = node.get("@type")
-    if t is None:
-        return set()
-    if isinstance(t, list):
-        return {_short(x) for x in t}
-    return {_short(t)}
-
-
-def _compact_rdfa(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Expanded RDFa (full IRIs, ``@value`` wrappers) to compact schema.org-style dicts."""
-
-    def conv(v: Any) -> Any:
-        if isinstance(v, list):
-            vals = [conv(x) for x in v]
-            return vals[0] if len(vals) == 1 else vals
-        if isinstance(v, dict):
-            if "@value" in v:
-                return v["@value"]
-            out: dict[str, Any] = {}
-            for k, val in v.items():
-                if k == "@type":
-                    out[k] = [_short(x) for x in val] if isinstance(val, list) else _short(val)
-                elif k.startswith("@"):
-                    out[k] = val
-                elif _SCHEMA_PREFIX.match(k):
-                    out[_SCHEMA_PREFIX.sub("", k)] = conv(val)
-            return out
-        return v
-
-    return [conv(i) for i in items if isinstance(i, dict) and i.get("@type")]
-
-
-def _walk(value: Any) -> Iterator[dict[str, Any]]:
-    stack = [value]
-    seen: set[int] = set()
-    while stack:
-        v = stack.pop()
-        if isinstance(v, list):
-            stack.extend(reversed(v))
-        elif isinstance(v, dict):
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            yield v
-            stack.extend(reversed(list(v.values())))
-
-
-class _Graph:
-    """All nodes of one syntax, with ``@id`` resolution."""
-
-    def __init__(self, roots: list[Any]) -> None:
-        self.nodes = list(_walk(roots))
-        self.by_id: dict[str, dict[str, Any]] = {}
-        for n in self.nodes:
-            nid = n.get("@id")
-            if isinstance(nid, str) and len(n) > 1:
-                self.by_id.setdefault(nid, {}).update(n)
-
-    def resolve(self, v: Any) -> Any:
-        if isinstance(v, dict) and set(v) <= {"@id"} and isinstance(v.get("@id"), str):
-            return self.by_id.get(v["@id"], v)
-        return v
-
-    def many(self, node: dict[str, Any], *keys: str) -> list[Any]:
-        out: list[Any] = []
-        for k in keys:
-            v = node.get(k)
-            if v is None:
-                continue
-            for x in v if isinstance(v, list) else [v]:
-                out.append(self.resolve(x))
-        return out
-
-    def one(self, node: dict[str, Any], *keys: str) -> Any:
-        vals = self.many(node, *keys)
-        return vals[0] if vals else None
-
-
-def _text(v: Any) -> str:
-    if isinstance(v, dict):
-        v = v.get("name") or v.get("@value") or v.get("text") or ""
-    if isinstance(v, list):
-        v = v[0] if v else ""
-    return norm_space(str(v)) if v is not None else ""
-
-
-def _unit_of(g: _Graph, *nodes: Any) -> str | None:
-    for n in nodes:
-        if not isinstance(n, dict):
-            continue
-        for key in ("unitText", "unitCode", "billingDuration", "eligibleDuration"):
-            v = g.one(n, key)
-            if isinstance(v, dict):
-                v = v.get("value") or v.get("unitCode") or v.get("unitText")
-            if v is None:
-                continue
-            s = str(v).strip()
-            if s.upper() in _UNIT_CODES:
-                return _UNIT_CODES[s.upper()]
-            low = s.lower()
-            for word, unit in (
-                ("month", "month"),
-                ("year", "year"),
-                ("annual", "year"),
-                ("week", "week"),
-                ("day", "day"),
-                ("hour", "hour"),
-            ):
-                if word in low:
-                    return unit
-        ref = g.one(n, "referenceQuantity")
-        if isinstance(ref, dict):
-            u = _unit_of(g, ref)
-            if u:
-                return u
-    return None
-
-
-def _amount_and_currency(raw: Any, currency: Any) -> tuple[float | None, str | None, str | None]:
-    cur = normalize_currency(currency) if currency else None
-    amount = parse_amount(raw)
-    unit = None
-    if amount is None and isinstance(raw, str):
-        ms = find_prices(raw, default_currency=cur, bare_numbers=True)
-        if ms:
-            amount, unit = ms[0].price.amount, ms[0].price.unit
-            cur = cur or ms[0].price.currency
-    return amount, cur, unit
-
-
-def _rating(g: _Graph, node: Any) -> tuple[float, dict[str, Any]] | None:
-    if not isinstance(node, dict):
-        if parse_amount(node) is not None:
-            node = {"ratingValue": node}
-        else:
-            return None
-    value = parse_amount(g.one(node, "ratingValue"))
-    if value is None:
-        return None
-    best = parse_amount(g.one(node, "bestRating"))
-    worst = parse_amount(g.one(node, "worstRating"))
-    if best is None:
-        best = 5.0 if value <= 5 else 10.0 if value <= 10 else 100.0
-    if best <= 0:
-        return None
-    extra: dict[str, Any] = {"best_rating": best, "raw_value": value}
-    if worst is not None:
-        extra["worst_rating"] = worst
-    for key, name in (("reviewCount", "review_count"), ("ratingCount", "rating_count")):
-        cnt = parse_amount(g.one(node, key))
-        if cnt is not None:
-            extra[name] = int(cnt)
-    return round(value / best * 5.0, 3), extra
-
-
-def _evidence(node: Any) -> str:
-    try:
-        return json.dumps(node, ensure_ascii=False, default=str)[:200]
-    except (TypeError, ValueError):
-        return str(node)[:200]
 
 
 class _Builder:
@@ -320,15 +104,23 @@ class _Builder:
             )
         )
 
-    def offers(self, subject: str, offers: list[Any], parent: dict[str, Any]) -> None:
+    def offers(self, subject: str, offers: list[Any], parent: dict[str, Any]) -> int:
+        """Price facts of a product's offers; returns how many were recorded."""
         named = [o for o in offers if isinstance(o, dict) and _text(o.get("name"))]
         multi = len(offers) > 1 and len(named) > 1
+        ids = _identity(parent, self.url)
+        amounts = {
+            parse_amount(o.get("price"))
+            for o in offers
+            if isinstance(o, dict) and not _text(o.get("name")) and o.get("price") is not None
+        }
+        recorded = 0
         for offer in offers:
             if not isinstance(offer, dict):
                 continue
             self.done_offers.add(id(offer))
             types = _types(offer)
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"name_source": "structured", **ids}
             name = _text(offer.get("name"))
             sub = subject
             if name and multi:
@@ -369,6 +161,16 @@ class _Builder:
             unit = _unit_of(self.g, *specs, offer) or unit
             if amount is None:
                 continue
+            if amount == 0:
+                extra["price_kind"] = "free"
+            elif extra.get("aggregate") and extra.get("high_price", amount) > amount:
+                extra["price_kind"] = "from"  # the lowest of several offers' prices
+            elif not name and len(amounts - {None}) > 1:
+                extra["price_kind"] = "tiered"  # several unnamed offers, several amounts
+            else:
+                extra["price_kind"] = "fixed"
+            if sub != subject:
+                extra.pop("item_id", None)  # a plan of the product, not the product itself
             self.fact(
                 "product",
                 sub,
@@ -379,6 +181,8 @@ class _Builder:
                 evidence=_evidence(offer),
                 extra=extra,
             )
+            recorded += 1
+        return recorded
 
     def product(self, node: dict[str, Any]) -> None:
         g = self.g
@@ -395,14 +199,26 @@ class _Builder:
                 expanded.extend(inner)
             else:
                 expanded.append(o)
-        self.offers(name, expanded, node)
+        ids = _identity(node, self.url)
+        if not self.offers(name, expanded, node):
+            # a product without a price in its markup is still a product
+            self.fact(
+                "product",
+                name,
+                "offer",
+                "none",
+                evidence=_evidence(node),
+                extra={"name_source": "structured", **ids, "price_kind": "none"},
+            )
         agg = g.one(node, "aggregateRating")
         r = _rating(g, agg) if agg is not None else None
         if r:
-            self.fact("rating", name, "rating", r[0], evidence=_evidence(agg), extra=r[1])
+            self.fact(
+                "rating", name, "rating", r[0], evidence=_evidence(agg), extra={**ids, **r[1]}
+            )
         for rev in g.many(node, "review", "reviews"):
             if isinstance(rev, dict):
-                self.review(name, rev)
+                self.review(name, rev, ids)
         feats = g.many(node, "featureList")
         for f in feats:
             for item in re.split(r"\s*[\n;•]\s*|,\s+(?=[A-Z])", str(f)):
@@ -428,14 +244,14 @@ class _Builder:
         if brand is not None and _text(brand):
             pass  # brand is not a fact on its own; product names usually carry it.
 
-    def review(self, subject: str, rev: dict[str, Any]) -> None:
+    def review(self, subject: str, rev: dict[str, Any], ids: dict[str, str] | None = None) -> None:
         g = self.g
         body = _text(rev.get("reviewBody")) or _text(rev.get("description"))
         if not body:
             body = _text(rev.get("name"))
         if not body:
             return
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(ids or {})
         r = _rating(g, g.one(rev, "reviewRating"))
         if r:
             extra["rating"] = r[0]

@@ -1,24 +1,8 @@
-"""The crawler agent: discovers a competitor site's pages and captures them by a routed fetch.
-
-The frontier is a topic on the durable message bus (``crawl.<crawl_id>``): seeds and every link
-found are published with an idempotency key derived from (crawl, url), so a URL enters the
-frontier once however often it is found. The crawler consumes the topic in batches; for each
-batch it fetches the pages (routed: HTTP or browser), and in ONE transaction stores the page
-records and fetch attempts, publishes the new links and commits its consumer offset. A crawl
-killed at any point and started again with the same ``crawl_id`` resumes after the last
-committed batch: no page is lost, and none is stored twice.
-
-Safety: every URL passes the fetcher's ``UrlPolicy`` (scheme, allow-list, private and metadata
-addresses) and the site's robots.txt before it is fetched; refused links are stored with the
-reason. Scraped text is only ever parsed as data.
-"""
+"""One site's crawl: :class:`SiteCrawler` with its :class:`CrawlConfig` and :class:`CrawlResult`."""
 
 from __future__ import annotations
 
-import hashlib
 import urllib.robotparser
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,73 +10,37 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from orchestration_project.agents.coordination.bus import Message, MessageBus
+from orchestration_project.agents.coordination.bus import MessageBus
 from orchestration_project.agents.coordination.store import CoordinationStore
-from orchestration_project.agents.planning import Task, TaskGraph, site_of
+from orchestration_project.agents.planning import site_of
 from orchestration_project.agents.routing import ROUTE_BROWSER, ROUTE_HTTP, FetchAttempt, RuleRouter
-from orchestration_project.agents.runtime import Agent, ToolResult
+from orchestration_project.agents.runtime import Agent
 from orchestration_project.common.time import utcnow
+from orchestration_project.research.crawler.frontier import Frontier, default_max_failed
+from orchestration_project.research.crawler.tables import (
+    crawl_pages,
+    ensure_crawl_tables,
+    fetch_attempts,
+    frontier_message_id,
+)
 from orchestration_project.research.extraction import (
     extract_page,
     needs_javascript,
     relevance_score,
 )
-
-crawl_metadata = sa.MetaData()
-
-crawl_pages = sa.Table(
-    "crawl_pages",
-    crawl_metadata,
-    sa.Column("crawl_id", sa.String(200), primary_key=True),
-    sa.Column("url", sa.String(2000), primary_key=True),
-    sa.Column("site", sa.String(300), nullable=False),
-    sa.Column("depth", sa.Integer, nullable=False),
-    sa.Column("parent_url", sa.String(2000)),
-    sa.Column("anchor", sa.String(500)),
-    sa.Column("relevance", sa.Float, nullable=False),
-    sa.Column("outcome", sa.String(40), nullable=False),
-    sa.Column("route", sa.String(20)),
-    sa.Column("status", sa.Integer),
-    sa.Column("size_bytes", sa.Integer),
-    sa.Column("latency_s", sa.Float),
-    sa.Column("error", sa.Text),
-    sa.Column("final_url", sa.String(2000)),
-    sa.Column("page_kind", sa.String(40)),
-    sa.Column("title", sa.Text),
-    sa.Column("needs_javascript", sa.Boolean),
-    sa.Column("links_found", sa.Integer),
-    sa.Column("links_refused", sa.Integer),
-    sa.Column("html", sa.Text),
-    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-fetch_attempts = sa.Table(
-    "fetch_attempts",
-    crawl_metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("crawl_id", sa.String(200), nullable=False, index=True),
-    sa.Column("url", sa.String(2000), nullable=False),
-    sa.Column("site", sa.String(300), nullable=False),
-    sa.Column("route", sa.String(20), nullable=False),
-    sa.Column("outcome", sa.String(40), nullable=False),
-    sa.Column("status", sa.Integer),
-    sa.Column("size_bytes", sa.Integer),
-    sa.Column("latency_s", sa.Float),
-    sa.Column("needs_javascript", sa.Boolean),
-    sa.Column("reason", sa.Text),
-    sa.Column("error", sa.Text),
-    sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
-def ensure_crawl_tables(store: CoordinationStore) -> None:
-    """Create the crawl tables in the coordination store if they are missing."""
-    store.create_tables(crawl_metadata)
+from orchestration_project.research.extraction.dom import parse_html
+from orchestration_project.research.extraction.links import pagination_links
 
 
 @dataclass(frozen=True)
 class CrawlConfig:
-    """What one site crawl may do."""
+    """What one site crawl may do.
+
+    Attributes:
+        max_pages: pages fetched ``ok`` (HTML) before the crawl stops.
+        max_depth: link hops from a seed; pagination links do not add a hop.
+        max_failed: failed fetches before the crawl stops; None: ``max(10, max_pages // 4)``.
+    """
 
     crawl_id: str
     site: str
@@ -102,24 +50,45 @@ class CrawlConfig:
     max_depth: int = 3
     batch_size: int = 8
     respect_robots: bool = True
+    max_failed: int | None = None
+
+    @property
+    def failed_budget(self) -> int:
+        """The failed-fetch budget in force."""
+        return (
+            self.max_failed if self.max_failed is not None else default_max_failed(self.max_pages)
+        )
 
 
 @dataclass
 class CrawlResult:
-    """What a crawl did, for metadata and the benchmark."""
+    """What a crawl did, for metadata and the benchmark.
+
+    The page totals (``pages_*``, ``dead_links``, ``pagination_pages``) cover the whole crawl of
+    the site, a resumed part included; ``links_refused``, ``batches``, ``routes`` and
+    ``outcomes`` count what this run did.
+
+    Attributes:
+        pages_ok: pages fetched as HTML (they spend ``max_pages``).
+        pages_failed: failed fetches of any kind (they spend ``max_failed``).
+        pages_fetched: ``pages_ok + pages_failed``.
+        dead_links: failed fetches that lead nowhere (404/410, other HTTP errors, connection
+            errors, redirect loops).
+        pagination_pages: pages fetched ``ok`` that were reached by a pagination link.
+        stopped_by: ``"frontier_empty"``, ``"page_budget"`` or ``"failed_budget"``.
+    """
 
     site: str
     pages_ok: int = 0
     pages_failed: int = 0
+    pages_fetched: int = 0
+    dead_links: int = 0
+    pagination_pages: int = 0
     links_refused: int = 0
     batches: int = 0
+    stopped_by: str = ""
     routes: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
-
-
-def frontier_message_id(crawl_id: str, url: str) -> str:
-    """The idempotency key of a frontier entry: one per (crawl, url)."""
-    return hashlib.sha256(f"{crawl_id}\x00{url}".encode()).hexdigest()[:32]
 
 
 def _normalise(url: str) -> str:
@@ -162,16 +131,28 @@ class SiteCrawler:
         self.topic = f"crawl.{config.crawl_id}.{netloc}"
         self.group = f"crawler.{config.crawl_id}.{netloc}"
         self._robots: urllib.robotparser.RobotFileParser | None = None
+        self._published = True  # whether the frontier topic may hold links not drained yet
         ensure_crawl_tables(store)
+        self.frontier = Frontier(
+            store,
+            bus,
+            crawl_id=config.crawl_id,
+            site=config.site,
+            topic=self.topic,
+            group=self.group,
+        )
 
     # -- frontier ---------------------------------------------------------------------------
-    def _entry(self, url: str, depth: int, parent: str | None, anchor: str) -> dict[str, Any]:
+    def _entry(
+        self, url: str, depth: int, parent: str | None, anchor: str, *, pagination: bool = False
+    ) -> dict[str, Any]:
         return {
             "url": url,
             "depth": depth,
             "parent_url": parent,
             "anchor": anchor[:500],
             "relevance": relevance_score(url, anchor, self.config.topic or None),
+            "pagination": pagination,
         }
 
     def seed(self) -> None:
@@ -183,18 +164,6 @@ class SiteCrawler:
                 self.config.site,
                 self._entry(u, 0, None, "seed"),
                 message_id=frontier_message_id(self.config.crawl_id, u),
-            )
-
-    def _pages_done(self) -> int:
-        with self.store.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(crawl_pages)
-                    .where(crawl_pages.c.crawl_id == self.config.crawl_id)
-                    .where(crawl_pages.c.site == self.config.site)
-                    .where(crawl_pages.c.outcome.not_in(["refused", "robots_disallowed"]))
-                ).scalar_one()
             )
 
     # -- robots -----------------------------------------------------------------------------
@@ -263,45 +232,62 @@ class SiteCrawler:
 
     # -- the crawl loop ---------------------------------------------------------------------
     def run(self) -> CrawlResult:
-        """Crawl until the frontier is empty or the page budget is spent; resumable."""
+        """Crawl until the frontier is empty or a budget is spent; resumable."""
         self.seed()
         result = CrawlResult(site=self.config.site)
+        self._published = True  # drain first: a resumed crawl may have links waiting
         while True:
-            done = self._pages_done()
-            if done >= self.config.max_pages:
+            if self._published:
+                self.frontier.drain()
+            patterns = self.frontier.by_pattern()
+            done = self.frontier.counts(patterns)
+            if done.ok >= self.config.max_pages:
+                result.stopped_by = "page_budget"
                 break
-            budget = min(self.config.batch_size, self.config.max_pages - done)
-            handled = self.bus.consume_batch(
-                self.group,
-                self.topic,
-                lambda msgs, conn, prepared: self._store(conn, *prepared),
-                batch_size=budget,
-                prepare=lambda msgs: self._visit(msgs, result),
+            if done.failed >= self.config.failed_budget:
+                result.stopped_by = "failed_budget"
+                break
+            entries = self.frontier.next_batch(
+                min(self.config.batch_size, self.config.max_pages - done.ok), patterns
             )
-            if handled == 0:
+            if not entries:
+                result.stopped_by = "frontier_empty"
                 break
+            prepared = self._visit(entries, result)
+            with self.store.transaction() as conn:
+                self._store(conn, *prepared)
             result.batches += 1
+        totals = self.frontier.counts()
+        result.pages_ok, result.pages_failed = totals.ok, totals.failed
+        result.pages_fetched = totals.ok + totals.failed
+        result.dead_links, result.pagination_pages = totals.dead, totals.pagination
         return result
 
-    def _visit(self, messages: list[Message], result: CrawlResult) -> tuple[list, list, list]:
-        """Fetch and parse one batch (outside any transaction); return what to store."""
+    def _visit(
+        self, entries: list[dict[str, Any]], result: CrawlResult
+    ) -> tuple[list, list, list, dict[str, str]]:
+        """Fetch and parse one batch (outside any transaction); return what to store: page
+        rows, fetch attempts, new links and the outcome of every entry."""
         now = utcnow()
-        entries = [m.payload for m in messages]
         rows: list[dict[str, Any]] = []
+        outcomes: dict[str, str] = {}
         fetchable: list[dict[str, Any]] = []
         for e in entries:
             if e["depth"] > self.config.max_depth:
+                outcomes[e["url"]] = "too_deep"
                 continue
             if not self._robots_allows(e["url"]):
                 rows.append(
                     self._refused_row(e, "robots_disallowed", "robots.txt disallows it", now)
                 )
+                outcomes[e["url"]] = "robots_disallowed"
                 continue
             fetchable.append(e)
         fetched, attempts = self._fetch_batch(fetchable) if fetchable else ({}, [])
-        new_links: list[dict[str, Any]] = []
+        per_page: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         for e in fetchable:
             r, rendered = fetched[e["url"]]
+            outcomes[e["url"]] = r.outcome
             row = self._page_row(
                 e,
                 now,
@@ -318,31 +304,55 @@ class SiteCrawler:
             result.routes[r.route] = result.routes.get(r.route, 0) + 1
             result.outcomes[r.outcome] = result.outcomes.get(r.outcome, 0) + 1
             if r.ok and r.html:
-                result.pages_ok += 1
-                page = extract_page(
-                    r.html, r.final_url or e["url"], topic=self.config.topic or None
-                )
+                base = r.final_url or e["url"]
+                page = extract_page(r.html, base, topic=self.config.topic or None)
                 row["page_kind"], row["title"] = page.page_kind, page.title[:500]
-                found, refused = self._links(page, e, now)
+                found, refused = self._links(page, _pager_urls(r.html, base), e, now)
                 row["links_found"], row["links_refused"] = len(found), len(refused)
-                new_links.extend(found)
+                per_page.append((e, found))
                 rows.extend(refused)
                 result.links_refused += len(refused)
-            else:
-                result.pages_failed += 1
             rows.append(row)
-        # Highest relevance first: with a page budget, the best links are fetched first.
-        new_links.sort(key=lambda x: -x["relevance"])
-        return rows, attempts, new_links
+        new_links = self._guard_pagination(per_page)
+        # Best first within the batch too (the frontier orders across batches).
+        new_links.sort(key=lambda x: (x["depth"], -x["relevance"]))
+        return rows, attempts, new_links, outcomes
+
+    def _guard_pagination(
+        self, per_page: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+    ) -> list[dict[str, Any]]:
+        """Merge the batch's links (one per URL, the shallowest wins). A listing page that
+        brought no new ordinary link (the end of a listing, or a pager trap that only counts up)
+        does not pass its depth on: its pagination links deepen the crawl like any other link."""
+        ordinary = [x["url"] for _, found in per_page for x in found if not x["pagination"]]
+        known = self.frontier.known(ordinary)
+        merged: dict[str, dict[str, Any]] = {}
+        for entry, found in per_page:
+            brings_new = any(x["url"] not in known for x in found if not x["pagination"])
+            for link in found:
+                if link["pagination"] and not brings_new:
+                    link = {**link, "depth": entry["depth"] + 1, "pagination": False}
+                    if link["depth"] > self.config.max_depth:
+                        continue
+                best = merged.get(link["url"])
+                if best is None or link["depth"] < best["depth"]:
+                    merged[link["url"]] = link
+        return list(merged.values())
 
     def _links(
-        self, page: Any, entry: dict[str, Any], now: datetime
+        self, page: Any, pager: set[str], entry: dict[str, Any], now: datetime
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The page's same-site links as frontier entries (pagination keeps the page's depth),
+        and refused rows for links to blocked hosts or other schemes."""
         found, refused = [], []
         anchors = getattr(page, "anchors", {}) or {}
-        for link in page.links:
+        # A <link rel="next"> in the head is no anchor, but it is how many listings paginate.
+        extra = sorted(u for u in pager if u not in anchors and u not in set(page.links))
+        for link in [*page.links, *extra]:
             u = _normalise(link)
             if site_of(u) != self.config.site:
+                if link in extra:
+                    continue
                 try:
                     self.http.policy().check(u)
                 except Exception as exc:  # BlockedUrlError: refused with its reason
@@ -355,9 +365,12 @@ class SiteCrawler:
                         )
                     )
                 continue  # another allowed site: its own crawl covers it
-            if entry["depth"] + 1 > self.config.max_depth:
+            paginated = link in pager
+            depth = entry["depth"] + (0 if paginated else 1)
+            if depth > self.config.max_depth:
                 continue
-            found.append(self._entry(u, entry["depth"] + 1, entry["url"], anchors.get(link, "")))
+            anchor = anchors.get(link, "next" if link in extra else "")
+            found.append(self._entry(u, depth, entry["url"], anchor, pagination=paginated))
         for link in page.other_links:
             refused.append(
                 self._refused_row(
@@ -414,7 +427,13 @@ class SiteCrawler:
         rows: list[dict[str, Any]],
         attempts: list[FetchAttempt],
         new_links: list[dict[str, Any]],
+        outcomes: dict[str, str],
     ) -> None:
+        # Another crawler of this site may have finished some of these links meanwhile: what it
+        # stored stands, and this batch adds only the rest.
+        pending = self.frontier.still_pending(conn, list(outcomes))
+        outcomes = {u: o for u, o in outcomes.items() if u in pending}
+        attempts = [a for a in attempts if a.url in pending]
         # A URL is stored once per crawl: keep the first row per url (a refused link found twice,
         # or found again after a resume, must not duplicate).
         existing = {
@@ -437,134 +456,32 @@ class SiteCrawler:
             conn.execute(crawl_pages.insert(), fresh)
         if attempts:
             conn.execute(fetch_attempts.insert(), [asdict(a) for a in attempts])
+        self.frontier.finish(conn, outcomes)
+        self._published = False
         if new_links:
-            self.bus.publish_many(
-                [
-                    {
-                        "topic": self.topic,
-                        "key": self.config.site,
-                        "payload": link,
-                        "message_id": frontier_message_id(self.config.crawl_id, link["url"]),
-                    }
-                    for link in new_links
-                ],
-                conn=conn,
+            self._published = (
+                self.bus.publish_many(
+                    [
+                        {
+                            "topic": self.topic,
+                            "key": self.config.site,
+                            "payload": link,
+                            "message_id": frontier_message_id(self.config.crawl_id, link["url"]),
+                        }
+                        for link in new_links
+                    ],
+                    conn=conn,
+                )
+                > 0
             )
+            self.frontier.promote(conn, new_links)
         self.agent.record_message(
             self.topic, self.config.site, {"links": len(new_links)}, count=len(new_links)
         )
 
 
-# -- tools ----------------------------------------------------------------------------------
-_URLS_SCHEMA = {
-    "type": "object",
-    "properties": {"urls": {"type": "array", "items": {"type": "string"}}},
-    "required": ["urls"],
-}
-
-
-@contextmanager
-def fetch_tools(agent: Agent, http: Any, browser: Any) -> Iterator[None]:
-    """Give ``agent`` the tools ``http_fetch`` and ``browser_fetch`` for the block's duration.
-
-    The browser starts only when a page first needs it and is closed when the block ends.
-    """
-    from orchestration_project.agents.runtime import FunctionTool
-
-    with ExitStack() as stack:
-        sessions: list[Any] = []
-
-        def http_fetch(urls: list[str]) -> ToolResult:
-            res = http.fetch_many(urls)
-            return ToolResult(value=res, route=ROUTE_HTTP, outcome=_batch_outcome(res))
-
-        def browser_fetch(urls: list[str]) -> ToolResult:
-            if not sessions:
-                sessions.append(stack.enter_context(browser.session()))
-            res = sessions[0].fetch_many(urls)
-            return ToolResult(value=res, route=ROUTE_BROWSER, outcome=_batch_outcome(res))
-
-        agent.tools["http_fetch"] = FunctionTool(
-            "http_fetch",
-            http_fetch,
-            description="Fetch pages by plain HTTP.",
-            input_schema=_URLS_SCHEMA,
-        )
-        agent.tools["browser_fetch"] = FunctionTool(
-            "browser_fetch",
-            browser_fetch,
-            description="Fetch pages in a real Chromium browser (runs JavaScript).",
-            input_schema=_URLS_SCHEMA,
-        )
-        yield
-
-
-def _batch_outcome(results: list[Any]) -> str:
-    bad = [r.outcome for r in results if not r.ok]
-    return "ok" if not bad else f"partial: {len(bad)}/{len(results)} not ok"
-
-
-def run_crawl(
-    *,
-    crawl_id: str,
-    seeds: list[str],
-    topic: str,
-    store: CoordinationStore,
-    http: Any,
-    browser: Any,
-    router: RuleRouter,
-    recorder: Any,
-    max_pages: int,
-    max_depth: int,
-    batch_size: int = 8,
-    parallel_sites: int = 3,
-) -> dict[str, CrawlResult]:
-    """Crawl every site of ``seeds``: the planner's crawl subtasks fan out to one crawler agent
-    per site, ``parallel_sites`` at a time; resumable by ``crawl_id``."""
-    from orchestration_project.agents.coordination.bus import MessageBus
-    from orchestration_project.agents.planning import plan_market_research
-
-    bus = MessageBus(store)
-    plan = plan_market_research(topic, seeds, max_pages_per_site=max_pages, max_depth=max_depth)
-    crawl_tasks = TaskGraph(goal=plan.goal)
-    for task in plan.of_kind("crawl_site"):
-        crawl_tasks.add(task)
-
-    def crawl_site(task: Task, _deps: dict[str, Any]) -> CrawlResult:
-        site = task.params["site"]
-        agent = Agent(
-            name=f"crawler@{urlsplit(site).netloc}",
-            role="crawler",
-            goal=f"Discover pages about {topic or 'the market'} on {site}",
-            recorder=recorder,
-        )
-        with fetch_tools(agent, http, browser):
-            return SiteCrawler(
-                agent=agent,
-                store=store,
-                bus=bus,
-                http=http,
-                router=router,
-                config=CrawlConfig(
-                    crawl_id=crawl_id,
-                    site=site,
-                    seeds=tuple(task.params["seeds"]),
-                    topic=topic,
-                    max_pages=int(task.params["max_pages"]),
-                    max_depth=int(task.params["max_depth"]),
-                    batch_size=batch_size,
-                ),
-            ).run()
-
-    results = crawl_tasks.execute({"crawl_site": crawl_site}, max_workers=parallel_sites)
-    return {crawl_tasks.tasks[tid].params["site"]: r for tid, r in results.items()}
-
-
-def crawled_pages(store: CoordinationStore, crawl_id: str, *, with_html: bool = False) -> Any:
-    """The crawl's page records as a DataFrame."""
-    import pandas as pd
-
-    ensure_crawl_tables(store)
-    cols = [c for c in crawl_pages.c if with_html or c.name != "html"]
-    with store.engine.connect() as conn:
-        return pd.read_sql(sa.select(*cols).where(crawl_pages.c.crawl_id == crawl_id), conn)
+def _pager_urls(html: str, url: str) -> set[str]:
+    """The pagination links of a fetched page (see ``pagination_links``)."""
+    root = parse_html(html)
+    base = root.find(".//base")
+    return pagination_links(root, url, base=base.get("href") if base is not None else None)
