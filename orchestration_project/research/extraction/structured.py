@@ -62,6 +62,29 @@ PRODUCT_TYPES = frozenset(
         "Motorcycle",
     }
 )
+RATED_OFFERING_TYPES = frozenset(
+    {
+        "LocalBusiness",
+        "Restaurant",
+        "FoodEstablishment",
+        "CafeOrCoffeeShop",
+        "Bakery",
+        "BarOrPub",
+        "Hotel",
+        "LodgingBusiness",
+        "Store",
+        "ProfessionalService",
+        "HealthAndBeautyBusiness",
+        "AutomotiveBusiness",
+        "EntertainmentBusiness",
+        "SportsActivityLocation",
+        "TouristAttraction",
+        "Event",
+    }
+)
+"""Offerings that are not goods — a business, a venue, an event — counted as market subjects
+when the page rates or reviews them (a marketplace or review site's listing): the thing rated
+is what a competitor offers, like a product."""
 ARTICLE_TYPES = frozenset(
     {"Article", "BlogPosting", "NewsArticle", "TechArticle", "Report", "ScholarlyArticle"}
 )
@@ -279,7 +302,8 @@ def _process(roots: list[Any], url: str, method: str, result: StructuredResult) 
         n = g.resolve(n)
         types = _types(n)
         result.types |= types
-        if types & PRODUCT_TYPES:
+        rated = bool(n.get("aggregateRating") or n.get("review"))
+        if types & PRODUCT_TYPES or (types & RATED_OFFERING_TYPES and rated):
             products.append(n)
         if "ItemList" in types:
             result.item_list_size = max(result.item_list_size, len(g.many(n, "itemListElement")))

@@ -320,3 +320,29 @@ def test_help_page_index_of_linked_tool_names_gives_no_features() -> None:
     <h1>Help centre</h1><h2>Features</h2><ul>{tools}</ul></main></body></html>"""
     page = extract_page(html, "https://gizmo.test/features")
     assert not [f for f in page.facts if f.kind == "feature"]
+
+
+def _business(rating: str) -> str:
+    return f"""<html><head><title>Harbor Bistro - Reviews</title></head><body>
+<div itemscope itemtype="http://schema.org/LocalBusiness">
+  <h1 itemprop="name">Harbor Bistro</h1>
+  {rating}
+  <div itemprop="address" itemscope itemtype="http://schema.org/PostalAddress">
+    <span itemprop="streetAddress">1 Quay Street</span></div>
+</div></body></html>"""
+
+
+def test_a_rated_business_on_a_review_page_is_a_market_subject() -> None:
+    """A business, venue or event that the page rates is what a competitor offers (a review
+    site's listing): it becomes a subject with its rating; an unrated one (a shop's own address
+    block) does not."""
+    rated = _business(
+        '<div itemprop="aggregateRating" itemscope itemtype="http://schema.org/AggregateRating">'
+        '<meta itemprop="ratingValue" content="4.5"><meta itemprop="reviewCount" content="3819">'
+        "</div>"
+    )
+    page = extract_page(rated, "https://reviews.test/biz/harbor-bistro")
+    assert "Harbor Bistro" in {f.subject for f in page.facts}
+    assert [r for r, _ in _ratings(page, "Harbor Bistro")] == [4.5]
+    plain = extract_page(_business(""), "https://shop.test/contact")
+    assert not [f for f in plain.facts if f.subject == "Harbor Bistro" and f.method == "microdata"]
