@@ -17,6 +17,7 @@ from orchestration_project.operations.healing import (
     INCIDENT_TAG,
     ROOT_TAG,
     Healer,
+    newest_run_id,
     unfinished_assets,
 )
 from orchestration_project.operations.incident_report import write_pending_reports
@@ -165,6 +166,7 @@ def failure_prediction_sensor(
         warehouse_path=getattr(warehouse, "path", None),
         cfg=cfg,
         model=type(scorer).__name__,
+        watermark=newest_run_id(context.instance),
     )
     if outcome.notifications:
         alerting.deliver(outcome.notifications, logger=context.log)

@@ -100,7 +100,8 @@ def pages(
                 subject_kind="source",
                 subject=source,
                 run_id=context.run.run_id,
-                detail={**touched, "breaker": f"source:{source}"},
+                # A skipped source fetched nothing: the routes were not touched.
+                detail={"job": JOB_NAME, "asset": STEP_KEY, "breaker": f"source:{source}"},
             )
             continue
         route = "http" if breakers.allow(f"route:http:{source}") else "browser"

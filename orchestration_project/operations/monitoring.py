@@ -223,17 +223,24 @@ def confirm_from_op_events(
     Returns:
         How many alert verdicts were set.
     """
-    marked = 0
-    for ev in events.to_dict("records"):
+    # Overlapping windows of the same subject are merged first (a breaker open for an hour
+    # records an event per run), so the alert store is read once per episode, not per event.
+    windows: dict[tuple[str, str], list[list[Any]]] = {}
+    for ev in sorted(events.to_dict("records"), key=lambda e: pd.Timestamp(e["at"])):
         at = pd.Timestamp(ev["at"]).to_pydatetime()
-        for kind, subject in op_event_subjects(ev):
+        ref = f"op-event-{ev['event_id']}:{ev['kind']}"
+        for key in op_event_subjects(ev):
+            spans = windows.setdefault(key, [])
+            if spans and at - lookback <= spans[-1][1]:
+                spans[-1][1] = at + lookback
+            else:
+                spans.append([at - lookback, at + lookback, ref])
+    marked = 0
+    for (kind, subject), spans in windows.items():
+        for start, end, ref in spans:
             marked += len(
                 manager.confirm_incident(
-                    f"op-event-{ev['event_id']}:{ev['kind']}",
-                    subject_kind=kind,
-                    subject=subject,
-                    start=at - lookback,
-                    end=at + lookback,
+                    ref, subject_kind=kind, subject=subject, start=start, end=end
                 )
             )
     return marked

@@ -75,6 +75,14 @@ warning. Off by default: on the benchmark's real canary runs the model's precisi
 (see ``benchmarks/predictive_failure.py``), and a false prediction skips a healthy source."""
 
 
+def setting_on(value: Any) -> bool:
+    """An on/off operational setting: ``True``, 1, or one of "1", "true", "on", "yes" (any
+    case); anything else — "false", "off", "0" included — is off."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "on", "yes"}
+    return value is True or value == 1
+
+
 def lock_wait_ledger(warehouse_path: str | Path) -> Path:
     """The JSON-lines file of a DuckDB warehouse's lock waits (beside the database file)."""
     return Path(f"{warehouse_path}.lockwaits.jsonl")
@@ -103,8 +111,9 @@ def read_lock_waits(warehouse_path: str | Path) -> pd.DataFrame:
             except json.JSONDecodeError:
                 continue  # a line cut by a concurrent writer
     df = pd.DataFrame(rows, columns=["at", "waited_s", "timed_out"])
-    df["at"] = pd.to_datetime(df["at"], utc=True)
-    return df.sort_values("at").reset_index(drop=True)
+    # ISO 8601 with or without a fraction; a garbled line becomes NaT and is dropped.
+    df["at"] = pd.to_datetime(df["at"], utc=True, format="ISO8601", errors="coerce")
+    return df.dropna(subset=["at"]).sort_values("at").reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -287,6 +296,7 @@ def act_on_predictions(
     model: str = "model",
     run_id: str | None = None,
     act: bool = True,
+    watermark: str | None = None,
 ) -> PredictionOutcome:
     """Act on every subject whose ``warn`` is set: trip a source's breaker, lower the writing
     jobs' concurrency for the warehouse (an override the healing rules restore after quiet
@@ -314,6 +324,12 @@ def act_on_predictions(
         if _recently_acted(store, subject.split(":", 1)[-1], now - cooldown):
             continue
         if not act:
+            # One warning per subject per cooldown, not one every tick.
+            settings, stamp = OpsSettings(store), f"prediction:warned:{subject}"
+            last = settings.get(stamp)
+            if last and now - datetime.fromisoformat(str(last)) < cooldown:
+                continue
+            settings.set(stamp, now.isoformat(), reason="predicted failure warning sent")
             kind = "source" if subject.startswith("source:") else "job"
             subj = subject.split(":", 1)[-1] if kind == "source" else WAREHOUSE_SUBJECT
             detail |= {"action": "none (warn-only)"}
@@ -335,7 +351,7 @@ def act_on_predictions(
                 OpsSettings(store).max_parallel(job, default)  # remember the job's default
                 with store.transaction() as conn:
                     change = overrides.lower_concurrency(
-                        conn, job, incident_id=f"prediction:{p}", watermark=None, now=now
+                        conn, job, incident_id=f"prediction:{p}", watermark=watermark, now=now
                     )
                 lowered[job] = change.after
             detail |= {"action": "lower_concurrency", "max_parallel": lowered}
@@ -392,17 +408,22 @@ def run_prediction(
     lookback: timedelta = timedelta(minutes=15),
     model: str = "model",
     act: bool | None = None,
+    watermark: str | None = None,
 ) -> PredictionOutcome:
     """Read the indicators, score every subject now and act on the warnings (or only warn:
-    ``act`` defaults to the operational setting :data:`ACT_SETTING`, off)."""
+    ``act`` defaults to the operational setting :data:`ACT_SETTING`, off). ``watermark`` is the
+    newest run now (``healing.newest_run_id``): a lowered concurrency counts quiet runs only
+    after it."""
     if act is None:
-        act = bool(OpsSettings(store).get(ACT_SETTING, False))
+        act = setting_on(OpsSettings(store).get(ACT_SETTING, False))
     now = now or utcnow()
     obs = read_indicators(
         warehouse, store, warehouse_path=warehouse_path, since=now - lookback, now=now
     )
     scores = score_now(obs, scorer, cfg, now=now)
-    return act_on_predictions(store, scores, horizon_s=cfg.horizon_s, now=now, model=model, act=act)
+    return act_on_predictions(
+        store, scores, horizon_s=cfg.horizon_s, now=now, model=model, act=act, watermark=watermark
+    )
 
 
 __all__ = [

@@ -73,7 +73,8 @@ def quarantine_reason(f: Mapping[str, Any]) -> str | None:
         kind = _extra(f).get("price_kind")
         if kind not in UNPRICED_KINDS or f["value"] != kind:
             return f"offer of kind {kind!r} is not an unpriced product"
-    if f["attribute"] == "rating" and not 0 <= float(f["value_num"] or -1) <= 5:
+    rating = f["value_num"] if f["attribute"] == "rating" else 0.0
+    if rating is None or not 0 <= float(rating) <= 5:  # a rating of 0 is a rating
         return f"rating {f['value']!r} outside 0..5"
     return None
 

@@ -72,6 +72,7 @@ from orchestration_project.operations.healing.overrides import (
     RESTORE_CONCURRENCY,
     ConcurrencyChange,
     Overrides,
+    newest_run_id,
     overrides_markdown,
 )
 from orchestration_project.operations.healing.schema import (
@@ -102,6 +103,7 @@ __all__ = [
     "RESTORE_CONCURRENCY",
     "ConcurrencyChange",
     "Overrides",
+    "newest_run_id",
     "overrides_markdown",
     "ACTION_TAG",
     "BREAKER_TRIP",

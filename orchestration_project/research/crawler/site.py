@@ -31,6 +31,9 @@ from orchestration_project.research.extraction import (
 from orchestration_project.research.extraction.dom import parse_html
 from orchestration_project.research.extraction.links import pagination_links
 
+MAX_URL_LENGTH = 2000
+"""Longest URL the crawl follows (the frontier and page tables key on it)."""
+
 
 @dataclass(frozen=True)
 class CrawlConfig:
@@ -365,6 +368,16 @@ class SiteCrawler:
                         )
                     )
                 continue  # another allowed site: its own crawl covers it
+            if len(u) > MAX_URL_LENGTH:  # no table column holds it; no real page needs it
+                refused.append(
+                    self._refused_row(
+                        self._entry(u[:MAX_URL_LENGTH], entry["depth"] + 1, entry["url"], ""),
+                        "blocked",
+                        f"URL longer than {MAX_URL_LENGTH} characters",
+                        now,
+                    )
+                )
+                continue
             paginated = link in pager
             depth = entry["depth"] + (0 if paginated else 1)
             if depth > self.config.max_depth:

@@ -200,3 +200,51 @@ def test_the_trained_model_warns_on_held_out_seeds_and_is_served_from_mlflow(
     run = tracking.client().get_run(meta["mlflow_run_id"].value)
     assert run.info.status == "FINISHED" and "seeds/model/recall" in run.data.metrics
     assert run.info.artifact_uri.startswith((tmp_path / "mlflow" / "artifacts").as_uri())
+
+
+def test_the_act_setting_is_parsed_not_truth_tested() -> None:
+    from orchestration_project.operations.prediction import setting_on
+
+    assert [setting_on(v) for v in (True, 1, "true", " ON ", "yes", "1")] == [True] * 6
+    assert [setting_on(v) for v in (False, 0, None, "false", "off", "0", "")] == [False] * 7
+
+
+def test_warn_only_sends_one_warning_per_cooldown(tmp_path: Path) -> None:
+    """The default mode warns, but not on every tick of the sensor."""
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from orchestration_project.agents.coordination.store import CoordinationStore
+    from orchestration_project.operations.prediction import act_on_predictions
+
+    store = CoordinationStore(f"sqlite:///{tmp_path / 'c.db'}")
+    scores = pd.DataFrame(
+        {
+            "subject": ["source:shop.test"],
+            "p": [0.9],
+            "warn": [True],
+            "lat_growth": [2.0],
+            "err_recent": [0.4],
+            "facts_drop": [0.0],
+            "lock_wait_recent": [0.0],
+        }
+    )
+    t0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    sent = [
+        len(act_on_predictions(store, scores, horizon_s=60, now=t0 + dt, act=False).notifications)
+        for dt in (timedelta(0), timedelta(seconds=30), timedelta(minutes=6))
+    ]
+    assert sent == [1, 0, 1]
+    assert CircuitBreakers(store).state("source:shop.test").state == "closed"
+
+
+def test_a_lock_wait_ledger_line_without_a_fraction_of_a_second_is_read(tmp_path: Path) -> None:
+    ledger = tmp_path / "w.duckdb.lockwaits.jsonl"
+    ledger.write_text(
+        '{"at": "2026-12-02T12:00:00+00:00", "waited_s": 1.5, "timed_out": false}\n'
+        '{"at": "2026-12-02T12:00:01.250000+00:00", "waited_s": 2.0, "timed_out": true}\n'
+        "{garbled\n"
+    )
+    waits = read_lock_waits(tmp_path / "w.duckdb")
+    assert list(waits["waited_s"]) == [1.5, 2.0]

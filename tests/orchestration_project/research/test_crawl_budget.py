@@ -371,3 +371,26 @@ def test_noise_pages_rank_below_products_whose_slugs_share_their_words(
     plain = relevance_score("https://x.test/p/plain-vanilla", "", topic)
     assert product >= round(plain - 0.05, 3)
     assert product > 0.3
+
+
+def test_a_link_longer_than_the_tables_hold_is_refused_with_its_reason(
+    serve: Callable[[Route], _Site], tmp_path: Path
+) -> None:
+    """A 2,100-character same-site link (a tracking query) is refused and reported, and the
+    crawl goes on: on PostgreSQL it would not fit the frontier's key."""
+    long_link = "/p/thermostat?ref=" + "x" * 2100
+
+    def route(path: str, query: dict[str, list[str]]) -> tuple[int, str] | None:
+        if path == "/":
+            links = f'<a href="{long_link}">Tracked thermostat</a><a href="/p/eco">Eco</a>'
+            return 200, _page("Shop", links)
+        if path == "/p/eco":
+            return 200, _product("Eco Thermostat")
+        return None
+
+    site = serve(route)
+    result, df = _crawl(site, tmp_path, max_pages=10, max_depth=3)
+    assert result.pages_ok == 2
+    refused = df[df["outcome"] != "ok"]
+    assert [str(r).startswith("URL longer than 2000") for r in refused["error"]] == [True]
+    assert not any(r.startswith("/p/thermostat?ref=") for r in site.requests)

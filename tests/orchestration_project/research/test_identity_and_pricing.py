@@ -346,3 +346,20 @@ def test_the_report_lists_free_and_unpriced_products_and_charts_only_priced_ones
     assert "Team" not in section
     assert '"products_without_amount": {"contact": 1, "free": 1}' in out.summary
     assert "Starter" not in out.summary.split("cheapest", 1)[1]  # the cheapest has a price
+
+
+def test_a_rating_of_zero_is_kept_and_one_above_five_is_quarantined() -> None:
+    from orchestration_project.research.quarantine import quarantine_reason
+
+    base = {
+        "source_url": "https://shop.test/p",
+        "subject": "Widget",
+        "confidence": 0.9,
+        "attribute": "rating",
+        "value": "0",
+        "value_num": 0.0,
+        "currency": None,
+    }
+    assert quarantine_reason(base) is None
+    assert "outside 0..5" in quarantine_reason({**base, "value": "7", "value_num": 7.0})
+    assert "outside 0..5" in quarantine_reason({**base, "value": "?", "value_num": None})
