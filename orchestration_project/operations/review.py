@@ -279,37 +279,40 @@ class ReviewQueue:
         if item.proposal.get("setting") not in (None, key):
             raise ValueError(f"review item {item_id} names setting {item.proposal['setting']!r}")
         now = self.clock()
-        with self.store.transaction() as conn:  # claim it: one reviewer applies it
+        reason = f"review {item_id} approved by {reviewer}: {note}"
+        # One transaction: claim the item from the status read above (a second reviewer's
+        # claim then matches nothing), write the setting, end the override it replaces and
+        # record it applied. A crash leaves nothing half done.
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                sa.select(settings_table.c.value).where(settings_table.c.key == key)
+            ).first()
+            before = row[0] if row is not None else None
             claimed = conn.execute(
                 review_table.update()
-                .where(
-                    review_table.c.item_id == item_id,
-                    review_table.c.status.in_([PENDING, APPROVED]),
+                .where(review_table.c.item_id == item_id, review_table.c.status == item.status)
+                .values(
+                    status=APPLIED,
+                    decided_at=now,
+                    reviewer=reviewer,
+                    note=note,
+                    applied_at=now,
+                    proposal={**item.proposal, "applied": value, "replaced": before},
                 )
-                .values(status=APPROVED, decided_at=now, reviewer=reviewer, note=note)
             ).rowcount
-        if claimed != 1:
-            raise ValueError(f"review item {item_id} was decided meanwhile")
-        before = self.settings.get(key)
-        self.settings.set(key, value, reason=f"review {item_id} approved by {reviewer}: {note}")
-        applied_at = self.clock()
-        with self.store.transaction() as conn:
+            if claimed != 1:
+                raise ValueError(f"review item {item_id} was decided meanwhile")
+            conn.execute(sa.delete(settings_table).where(settings_table.c.key == key))
+            conn.execute(
+                settings_table.insert().values(key=key, value=value, changed_at=now, reason=reason)
+            )
             conn.execute(
                 overrides_table.update()
                 .where(overrides_table.c.key == key, overrides_table.c.status == "active")
                 .values(
                     status="replaced",
-                    ended_at=applied_at,
+                    ended_at=now,
                     end_reason=f"review {item_id} set {key}={value}",
-                )
-            )
-            conn.execute(
-                review_table.update()
-                .where(review_table.c.item_id == item_id)
-                .values(
-                    status=APPLIED,
-                    applied_at=applied_at,
-                    proposal={**item.proposal, "applied": value, "replaced": before},
                 )
             )
         return self.item(item_id)

@@ -361,6 +361,42 @@ def test_proposing_is_idempotent(store) -> None:
     assert len(queue.items()) == 1
 
 
+def test_two_reviewers_approving_at_once_apply_it_once(store) -> None:
+    """The second reviewer read the item while it was still pending: their approval finds it
+    decided and changes nothing (claim, setting and record are one transaction)."""
+    queue = ReviewQueue(store)
+    rec = budget()
+    queue.propose(rec)
+    stale = queue.item(rec.id)  # what the second reviewer's screen shows
+    queue.approve(rec.id, "ana", "first")
+    late = ReviewQueue(store)
+    late.item = lambda _id: stale  # type: ignore[method-assign]
+    OpsSettings(store).set("max_attempts:nightly", 3, reason="an operator, after ana")
+    with pytest.raises(ValueError, match="decided meanwhile"):
+        late.approve(rec.id, "bo", "second")
+    assert OpsSettings(store).get("max_attempts:nightly") == 3  # bo's approval wrote nothing
+    item = queue.item(rec.id)
+    assert (item.status, item.reviewer, item.note) == ("applied", "ana", "first")
+
+
+def test_an_approval_that_fails_half_way_leaves_the_item_pending(store) -> None:
+    """Writing the setting fails (here a trigger refuses it): nothing of the approval stays —
+    the item is still pending, not claimed and unapplied."""
+    queue = ReviewQueue(store)
+    rec = budget()
+    queue.propose(rec)
+    with store.transaction() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_settings BEFORE INSERT ON ops_settings "
+            "BEGIN SELECT RAISE(ABORT, 'settings store refused the write'); END"
+        )
+    with pytest.raises(sa.exc.IntegrityError, match="refused the write"):
+        queue.approve(rec.id, "ana", "looks right")
+    item = queue.item(rec.id)
+    assert (item.status, item.reviewer) == ("pending", None)
+    assert OpsSettings(store).get("max_attempts:nightly") is None
+
+
 def test_approving_applies_the_setting_and_records_who_when_and_why(store) -> None:
     clock_at = [NOW]
     queue = ReviewQueue(store, clock=lambda: clock_at[0])
