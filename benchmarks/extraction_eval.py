@@ -30,12 +30,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import sys
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -55,20 +59,43 @@ def benchmarks_dir() -> Path:
     return (REPO_ROOT / ".." / "shared" / "benchmarks").resolve()
 
 
-def prf(predicted: set[Any], truth: set[Any]) -> dict[str, float | int]:
-    """Precision, recall and F1 of two sets of tuples."""
-    tp = len(predicted & truth)
-    p = tp / len(predicted) if predicted else 0.0
-    r = tp / len(truth) if truth else 0.0
+def prf_counts(tp: int, predicted: int, truth: int) -> dict[str, float | int]:
+    """Precision, recall and F1 from counts (true positives, predicted, truth)."""
+    p = tp / predicted if predicted else 0.0
+    r = tp / truth if truth else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return {
         "precision": round(p, 4),
         "recall": round(r, 4),
         "f1": round(f, 4),
         "tp": tp,
-        "predicted": len(predicted),
-        "truth": len(truth),
+        "predicted": predicted,
+        "truth": truth,
     }
+
+
+def prf(predicted: set[Any], truth: set[Any]) -> dict[str, float | int]:
+    """Precision, recall and F1 of two sets of tuples."""
+    return prf_counts(len(predicted & truth), len(predicted), len(truth))
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve_folder(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` (in place) on an ephemeral loopback port; yields ``127.0.0.1:PORT``."""
+    handler = functools.partial(_Quiet, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # -- pricelist_testingground ------------------------------------------------------------------

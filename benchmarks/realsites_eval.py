@@ -61,27 +61,26 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import json
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "benchmarks"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from extraction_eval import benchmarks_dir, prf_counts, serve_folder  # noqa: E402
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "yes")
 
@@ -98,14 +97,6 @@ REVIEW_PREFIX = 40
 KIND_COLUMNS = ("price_kind", "kind")  # a price-kind column of the matrix, if it ever has one
 UNPRICED_KINDS = ("", "none", "unpriced")  # price kinds that mean "no price"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def benchmarks_dir() -> Path:
-    """The shared benchmarks folder: ``$BENCHMARKS_DIR`` or ``<repo>/../shared/benchmarks``."""
-    env = os.environ.get("BENCHMARKS_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    return (ROOT / ".." / "shared" / "benchmarks").resolve()
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -229,20 +220,6 @@ def demo_truth(gt: dict[str, Any]) -> list[TruthProduct]:
 
 
 # -- scoring -------------------------------------------------------------------------------------
-def _prf(tp: int, predicted: int, truth: int) -> dict[str, float | int]:
-    p = tp / predicted if predicted else 0.0
-    r = tp / truth if truth else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {
-        "precision": round(p, 4),
-        "recall": round(r, 4),
-        "f1": round(f, 4),
-        "tp": tp,
-        "predicted": predicted,
-        "truth": truth,
-    }
-
-
 def _num(v: Any) -> float | None:
     try:
         f = float(v)
@@ -309,7 +286,7 @@ def score_table(
         by_key[(str(r.get("site") or ""), key_of(r.get("product")))].append(r)
     tkeys = {(t.site, key_of(t.name)): t for t in truth}
     found = [k for k in tkeys if k in by_key]
-    products = _prf(len(found), len(by_key), len(tkeys))
+    products = prf_counts(len(found), len(by_key), len(tkeys))
     priced_tp = sum(
         1 for k in found if any(price_matches(tkeys[k], r, kind_column) for r in by_key[k])
     )
@@ -341,7 +318,7 @@ def score_table(
     unpriced = [k for k, t in tkeys.items() if t.unpriced]
     return {
         "products": products,
-        "product_price": _prf(priced_tp, len(by_key), len(tkeys)),
+        "product_price": prf_counts(priced_tp, len(by_key), len(tkeys)),
         "ratings": {"right": ratings_ok, "of": len(rated)},
         "ratings_invented": spurious,
         "reviews": {"right": reviews_ok, "of": len(reviewed)},
@@ -390,25 +367,6 @@ def matrix_rows(matrix: Any, site_key: Callable[[str], str]) -> tuple[list[dict]
 
 
 # -- serving and running -------------------------------------------------------------------------
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """Serve ``folder`` (in place) on an ephemeral loopback port; yields ``127.0.0.1:PORT``."""
-    handler = functools.partial(_Quiet, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @dataclass
 class JobRun:
     """What one materialisation of the market-research assets produced."""
@@ -558,7 +516,7 @@ def evaluate_site(site: EvalSite) -> SiteResult:
                 truth = pricelist_truth(site.truth_dir)
             else:
                 truth = realsite_truth(site.truth_dir)
-            with serve(site.folder) as host:
+            with serve_folder(site.folder) as host:
                 seed = f"http://{host}{site.start_path}"
                 run = run_market_research(served_resources(data, host, seed, SERVED_TOPIC))
 

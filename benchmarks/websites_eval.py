@@ -16,39 +16,22 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import sys
 import tempfile
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from extraction_eval import benchmarks_dir, evaluate_pricelist  # noqa: E402
+from extraction_eval import benchmarks_dir, evaluate_pricelist, serve_folder  # noqa: E402
 
 from orchestration_project.agents.coordination import CoordinationStore  # noqa: E402
 from orchestration_project.agents.routing import ROUTE_HTTP, FixedRouter, RuleRouter  # noqa: E402
 from orchestration_project.agents.runtime import ActionRecorder  # noqa: E402
 from orchestration_project.research.crawler import crawled_pages, run_crawl  # noqa: E402
 from resources.fetching import BrowserFetcher, HttpFetcher  # noqa: E402
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def serve(folder: Path) -> tuple[ThreadingHTTPServer, str]:
-    """Serve ``folder`` on an ephemeral loopback port."""
-    handler = functools.partial(_Quiet, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"127.0.0.1:{server.server_address[1]}"
 
 
 def truth_urls() -> set[str]:
@@ -61,9 +44,8 @@ def truth_urls() -> set[str]:
 def crawl_amiibo(max_pages: int) -> dict[str, dict[str, float]]:
     site = benchmarks_dir() / "websites" / "amiibo_js" / "site"
     truth = truth_urls()
-    server, host = serve(site)
     out = {}
-    try:
+    with serve_folder(site) as host:
         http = HttpFetcher(
             allowed_domains=[host], allow_private_hosts=["127.0.0.1"], max_concurrency=8
         )
@@ -102,9 +84,6 @@ def crawl_amiibo(max_pages: int) -> dict[str, dict[str, float]]:
                     "routes": ok["route"].value_counts().to_dict(),
                 }
                 print(f"  {name}: {len(ok)} pages in {wall:.1f} s", flush=True)
-    finally:
-        server.shutdown()
-        server.server_close()
     return out
 
 

@@ -8,6 +8,7 @@ Dagster re-execution from failure (``ReexecutionOptions.from_failure``) on the s
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -98,3 +99,16 @@ def poll(healer: Any, instance: dg.DagsterInstance) -> list[str]:
     healer.check_recoveries(instance)
     healer.scan_checks(instance)
     return handled
+
+
+class Clock:
+    """A clock the test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

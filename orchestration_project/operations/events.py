@@ -92,10 +92,12 @@ def silent_retries(warehouse: TableStore) -> pd.DataFrame:
         and warehouse.table_exists("runs", schema=SCHEMA)
     ):
         return pd.DataFrame(columns=OP_EVENT_COLUMNS)
-    steps = warehouse.read_table("steps", schema=SCHEMA)
-    runs = warehouse.read_table("runs", schema=SCHEMA)[["run_id", "job_name"]]
-    healed = steps[(steps["status"] == "SUCCESS") & (steps["attempts"].fillna(1) > 1)]
-    healed = healed.merge(runs, on="run_id", how="left")
+    # Only the healed steps leave the warehouse (the alerts step reads these tables already).
+    healed = warehouse.query(
+        f"SELECT s.run_id, s.step_key, s.ended_at, s.attempts, r.job_name "
+        f"FROM {SCHEMA}.steps s LEFT JOIN {SCHEMA}.runs r ON r.run_id = s.run_id "
+        "WHERE s.status = 'SUCCESS' AND s.attempts > 1"
+    )
     return pd.DataFrame(
         {
             "event_id": [f"{r.run_id}:{r.step_key}" for r in healed.itertuples()],

@@ -158,7 +158,12 @@ def lock_warehouse(path: str, *, hold_s: float) -> subprocess.Popen[bytes]:
         "sys.stdout.write('locked\\n'); sys.stdout.flush()\n"
         f"time.sleep({hold_s!r})\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    return _start_lock_holder([sys.executable, "-c", code])
+
+
+def _start_lock_holder(argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start a process that takes the warehouse lock and says ``locked``; return once it has."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 30.0)
     line = proc.stdout.readline() if ready else b""
@@ -211,17 +216,7 @@ def grow_warehouse_lock(
     ``proc.terminate()`` (its pid only).
     """
     args = [str(x) for x in (ramp_s, first_hold_s, last_hold_s, gap_s, final_hold_s)]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _LOCK_GROWTH_SCRIPT, path, *args], stdout=subprocess.PIPE
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 30.0)
-    line = proc.stdout.readline() if ready else b""
-    if line.strip() != b"locked":
-        proc.kill()
-        proc.wait()
-        raise RuntimeError("the warehouse lock holder did not take the lock within 30 s")
-    return proc
+    return _start_lock_holder([sys.executable, "-c", _LOCK_GROWTH_SCRIPT, path, *args])
 
 
 def now_iso() -> str:

@@ -125,15 +125,12 @@ def evaluate_alerts(
             ):
                 out.incidents_resolved.append(closed.incident_id)
     out.confirmed = confirm_alerts(manager, healer, now=now, lookback=lookback, evidence=evidence)
-    stored = op_events(healer.store, since=now - evidence)
-    derived = silent if silent is not None and len(silent) else None
-    if derived is not None:
-        derived = derived[pd.to_datetime(derived["at"], utc=True) >= now - evidence]
-    out.confirmed += confirm_from_op_events(
-        manager,
-        pd.concat([stored, derived], ignore_index=True) if derived is not None else stored,
-        lookback=lookback,
-    )
+    remedies = [op_events(healer.store, since=now - evidence)]
+    if silent is not None and len(silent):
+        remedies.append(silent[pd.to_datetime(silent["at"], utc=True) >= now - evidence])
+    found = [r for r in remedies if len(r)]
+    events = pd.concat(found, ignore_index=True) if found else remedies[0]
+    out.confirmed += confirm_from_op_events(manager, events, lookback=lookback)
     out.expired_false = len(manager.expire_unconfirmed(now, grace=grace) or [])
     return out
 

@@ -262,6 +262,14 @@ def _base_url(url: str, base: str | None) -> str:
     return url
 
 
+def _absolute(base_url: str, href: str) -> str | None:
+    """``href`` resolved against ``base_url`` without its fragment (None when unparseable)."""
+    try:
+        return urldefrag(urljoin(base_url, href))[0]
+    except ValueError:
+        return None
+
+
 def extract_links(
     root: HtmlElement, url: str, *, base: str | None = None
 ) -> tuple[list[str], list[str], dict[str, str]]:
@@ -295,9 +303,8 @@ def extract_links(
                 seen_other.add(href)
                 others.append(href)
             continue
-        try:
-            absolute = urldefrag(urljoin(base_url, href))[0]
-        except ValueError:
+        absolute = _absolute(base_url, href)
+        if absolute is None:
             continue
         if urlsplit(absolute).scheme not in ("http", "https"):
             if absolute not in seen_other:
@@ -397,11 +404,8 @@ def pagination_links(root: HtmlElement, url: str, *, base: str | None = None) ->
         href = re.sub(r"[\t\n\r]", "", (a.get("href") or "").strip())
         if not href or href.startswith("#"):
             continue
-        try:
-            absolute = urldefrag(urljoin(base_url, href))[0]
-        except ValueError:
-            continue
-        if urlsplit(absolute).scheme not in ("http", "https"):
+        absolute = _absolute(base_url, href)
+        if absolute is None or urlsplit(absolute).scheme not in ("http", "https"):
             continue
         if _is_pager_link(a) or (a.tag != "link" and is_pagination_url(absolute)):
             out.add(quote(absolute, safe=_SAFE))

@@ -44,6 +44,7 @@ from orchestration_project.operations.healing import (
 )
 from orchestration_project.operations.incident_report import write_incident_report
 from tests import reexecution
+from tests.reexecution import Clock
 
 JOB = "healing_test_job"
 CHECK = "healing_flaky_consistent"
@@ -110,19 +111,6 @@ def execute(instance: dg.DagsterInstance, config: dict, **kw) -> dg.JobExecution
         raise_on_error=False,
         **kw,
     )
-
-
-class Clock:
-    """A clock the test moves forward by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from orchestration_project.operations.healing import (
     record_op_event,
 )
 from orchestration_project.operations.incident_report import write_incident_report
+from tests.reexecution import Clock
 
 JOB = "overrides_probe_job"
 KEY = f"max_parallel:{JOB}"
@@ -61,19 +62,6 @@ def run(instance: dg.DagsterInstance, *, exhausted: bool = False) -> str:
     )
     assert result.success is not exhausted
     return result.run_id
-
-
-class Clock:
-    """A clock the test moves forward by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
