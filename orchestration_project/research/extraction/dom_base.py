@@ -42,7 +42,11 @@ from orchestration_project.research.extraction.facts import (
 )
 from orchestration_project.research.extraction.prices import Price, PriceMatch, find_prices
 
-__all__ = ["DomBase", "DomResult", "PriceNode"]
+__all__ = ["FULL_NAME_MAX", "DomBase", "DomResult", "PriceNode"]
+
+FULL_NAME_MAX = 300
+"""The longest full name read from a link ``title`` or image ``alt`` behind a shortened card
+name (marketplace titles run to 150–250 characters)."""
 
 _OLD_CLASS = re.compile(
     r"(?:^|[-_])(?:old|was|strike|striked|strikethrough|strike-through|crossed|linethrough|"
@@ -165,7 +169,7 @@ class DomBase:
         evidence: str,
         **kw: Any,
     ) -> None:
-        subject = norm_space(subject)[:200]
+        subject = norm_space(subject)[:FULL_NAME_MAX]
         if not subject:
             return
         penalty = kw.pop("penalty", 0.0)
@@ -191,7 +195,7 @@ class DomBase:
     def remember_ids(self, name: str, ids: dict[str, str]) -> None:
         """Note the identifiers of a product named ``name`` on this page (for its other facts);
         two products with one name and different identifiers leave the name unidentified."""
-        name = norm_space(name)[:200]
+        name = norm_space(name)[:FULL_NAME_MAX]
         if name in self.ids_of_name and self.ids_of_name[name] != ids:
             self.ids_of_name[name] = None
         else:
@@ -283,7 +287,12 @@ class DomBase:
         name, source = display, "text"
         for cand, cand_source in fuller:
             c = _loose(cand)
-            if not c or is_truncated(cand) or not self.name_ok(cand) or not c.startswith(shown):
+            if (
+                not c
+                or is_truncated(cand)
+                or not self.name_ok(cand, max_len=FULL_NAME_MAX)
+                or not c.startswith(shown)
+            ):
                 continue
             added = c[len(shown) :]
             if added and (
@@ -341,9 +350,9 @@ class DomBase:
                 return True
         return False
 
-    def name_ok(self, text: str) -> bool:
+    def name_ok(self, text: str, *, max_len: int = 160) -> bool:
         t = norm_space(text)
-        if not (2 <= len(t) <= 160) or not re.search(r"[^\W\d_]", t):
+        if not (2 <= len(t) <= max_len) or not re.search(r"[^\W\d_]", t):
             return False
         if CTA.match(t) or _BADGE.match(t) or looks_like_injection(t):
             return False

@@ -22,7 +22,12 @@ from orchestration_project.research.extraction.facts import norm_space
 from orchestration_project.research.extraction.price_kinds import offer_kind
 from orchestration_project.research.extraction.unpriced import price_model
 
-__all__ = ["ProductPageMixin"]
+__all__ = ["MAIN_HEADING_MAX", "ProductPageMixin"]
+
+MAIN_HEADING_MAX = 300
+"""The longest product name read from a product page's main heading. Marketplace titles run
+long (keyword-stuffed listing titles of 150–250 characters); a card's name stays capped lower,
+where a long text is more likely a description than a name."""
 
 _PAGE_CTA = re.compile(
     r"^(?:add to (?:cart|basket|bag)|buy(?: it)? now|order now|in den warenkorb|ajouter au panier|"
@@ -67,6 +72,8 @@ class ProductPageMixin(DomBase):
         h1s = [h for h in heads if h.tag == "h1"]
         if len(h1s) == 1:
             return h1s[0]
+        if len({norm_space(self.text(h)).casefold() for h in h1s}) == 1:
+            return h1s[0]  # one title in two layouts (mobile and desktop copies)
         if h1s:
             return None
         parts = [
@@ -107,7 +114,7 @@ class ProductPageMixin(DomBase):
         if h1 is None or blog_like:
             return
         name = self.text(h1)
-        if not self.name_ok(name) or GENERIC_HEADINGS.match(name):
+        if not self.name_ok(name, max_len=MAIN_HEADING_MAX) or GENERIC_HEADINGS.match(name):
             return
         pos = self.order.get(id(h1), 0)
         heads_between = 0

@@ -259,7 +259,8 @@ def _icons_rating(el: HtmlElement) -> Rating | None:
             icons.append(st)
     n = len(icons)
     own = (el.get("class") or "").lower() + " " + (el.get("aria-label") or "").lower()
-    if n == 0 or (n < 3 and not re.search(r"star|rating|rated|review", own)):
+    # a lone icon is a decoration ("★ 4.6") or carries its own value, never a count of one
+    if n < 2 or (n < 3 and not re.search(r"star|rating|rated|review", own)):
         return None
     if "marked_full" in icons:
         icons = ["full" if s == "marked_full" else "empty" if s == "full" else s for s in icons]
@@ -315,7 +316,7 @@ def element_rating(d: HtmlElement) -> Rating | None:
     if not isinstance(d.tag, str) or d.tag in FORM_TAGS:
         return None
     r = _data_rating(d)
-    if r:
+    if r and not _numbered_icons(d):
         return r
     if d.get("role") in ("img", "meter", "progressbar", "slider") and d.get("aria-valuenow"):
         now, top = d.get("aria-valuenow") or "", d.get("aria-valuemax") or "5"
@@ -349,6 +350,23 @@ def _indexed_icon(d: HtmlElement, value: float) -> bool:
         if sv is not None and sv != value:
             return True
     return False
+
+
+def _numbered_icons(d: HtmlElement) -> bool:
+    """One of three or more text-free siblings whose rating attributes count up by one
+    (``data-rating="0" … "4"`` on each star of a widget): the number is a position."""
+    parent = d.getparent()
+    if parent is None or (d.text_content() or "").strip():
+        return False
+    values = []
+    for s in parent:
+        if not isinstance(s.tag, str) or s.tag != d.tag or (s.text_content() or "").strip():
+            continue
+        r = _data_rating(s)
+        if r is not None:
+            values.append(r[1]["raw_value"])
+    values.sort()
+    return len(values) >= 3 and all(b - a == 1 for a, b in zip(values, values[1:], strict=False))
 
 
 _STAR_HINT = re.compile(r"star|rating|rated", re.IGNORECASE)

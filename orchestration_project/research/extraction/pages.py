@@ -46,6 +46,7 @@ from orchestration_project.research.extraction.links import (
     url_words,
 )
 from orchestration_project.research.extraction.prices import find_prices
+from orchestration_project.research.extraction.reconcile import reconcile_main_product
 from orchestration_project.research.extraction.structured import (
     ARTICLE_TYPES,
     PRODUCT_TYPES,
@@ -489,6 +490,7 @@ def extract_page(
         dom = replace(dom, facts=[])
         text_facts = []
     facts = dedupe_facts([*structured.facts, *dom.facts, *text_facts])
+    facts = reconcile_main_product(facts, dom.product_page_name, text)
     if untrusted and facts:
         # Hidden instructions to automated readers: the page is adversarial. Its visible facts
         # are kept (the hidden text itself never produced any) but at half confidence, so any

@@ -239,17 +239,27 @@ def _identity(node: dict[str, Any], page_url: str) -> dict[str, str]:
     return out
 
 
+def _score(value: Any) -> float | None:
+    """A rating number: a plain decimal with any number of places ("4.8304", "4,5"), else what
+    :func:`parse_amount` reads (a price parser: two decimals, thousands separators)."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d{1,3})(?:[.,](\d+))?\s*", value)
+        if m:
+            return float(f"{m.group(1)}.{m.group(2) or 0}")
+    return parse_amount(value)
+
+
 def _rating(g: _Graph, node: Any) -> tuple[float, dict[str, Any]] | None:
     if not isinstance(node, dict):
-        if parse_amount(node) is not None:
+        if _score(node) is not None:
             node = {"ratingValue": node}
         else:
             return None
-    value = parse_amount(g.one(node, "ratingValue"))
+    value = _score(g.one(node, "ratingValue"))
     if value is None:
         return None
-    best = parse_amount(g.one(node, "bestRating"))
-    worst = parse_amount(g.one(node, "worstRating"))
+    best = _score(g.one(node, "bestRating"))
+    worst = _score(g.one(node, "worstRating"))
     if best is None:
         best = 5.0 if value <= 5 else 10.0 if value <= 10 else 100.0
     if best <= 0:
