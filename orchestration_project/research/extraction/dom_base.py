@@ -74,7 +74,8 @@ _MEDIA_WORDS = re.compile(
     re.IGNORECASE,
 )
 _ID_ATTR = re.compile(
-    r"^data-(?:product-?|item-?)?(?P<k>sku|gtin(?:8|12|13|14)?|ean|upc|mpn|product-?id|item-?id)$",
+    r"^data-(?:product[-_]?|item[-_]?)?"
+    r"(?P<k>sku|gtin(?:8|12|13|14)?|ean|upc|mpn|product[-_]?id|item[-_]?id|id)$",
     re.IGNORECASE,
 )
 _ID_PROPS = {"sku": "sku", "mpn": "mpn", "gtin": "gtin", "gtin8": "gtin", "gtin12": "gtin"}
@@ -319,15 +320,39 @@ class DomBase:
             for attr, value in el.attrib.items():
                 m = _ID_ATTR.match(attr)
                 if m and value.strip():
-                    k = m.group("k").lower().replace("-", "")
-                    key = {"productid": "sku", "itemid": "sku", "sku": "sku", "mpn": "mpn"}
+                    k = re.sub(r"[-_]", "", m.group("k").lower())
+                    if k == "id" and not re.match(r"data-(?:product|item)", attr, re.I):
+                        continue  # a bare data-id names an element, not a product
+                    key = {"productid": "id", "itemid": "id", "sku": "sku", "mpn": "mpn"}
                     seen.setdefault(key.get(k, "gtin"), set()).add(value.strip())
             prop = (el.get("itemprop") or "").lower()
             if prop in _ID_PROPS:
                 value = (el.get("content") or self.text(el)).strip()
                 if value and len(value) <= 40:
                     seen.setdefault(_ID_PROPS[prop], set()).add(value)
+        if "sku" not in seen and "id" in seen:
+            seen["sku"] = seen["id"]  # a shop's own product id stands in for a missing SKU
         return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and k in IDENTIFIER_KEYS}
+
+    def range_top(self, el: HtmlElement, amount: float) -> float | None:
+        """The upper end of a price range whose lower end is the price at ``el`` ("£12.00 –
+        £18.00" across sibling elements: the variants of one product), else None."""
+        for a in [el, *self.ancestors(el, 3)]:
+            t = self.text(a)
+            if len(t) > 120:
+                break
+            ms = find_prices(t, default_currency=self.currency)
+            for lo, hi in zip(ms, ms[1:], strict=False):
+                if (
+                    "range" in lo.flags
+                    and "range" in hi.flags
+                    and abs(lo.price.amount - amount) < 1e-9
+                    and hi.price.amount > amount
+                    and lo.price.currency == hi.price.currency
+                    and lo.price.unit == hi.price.unit
+                ):
+                    return hi.price.amount
+        return None
 
     def ancestors(self, el: HtmlElement, limit: int = 12) -> list[HtmlElement]:
         out = []

@@ -21,6 +21,7 @@ from orchestration_project.research.extraction.dom_signals import (
     looks_like_injection,
 )
 from orchestration_project.research.extraction.facts import IDENTIFIER_KEYS
+from orchestration_project.research.extraction.price_kinds import from_before
 from orchestration_project.research.extraction.prices import (
     Price,
     PriceMatch,
@@ -36,7 +37,10 @@ _FREE = re.compile(
 )
 _PRICE_CLASS = re.compile(r"price|cost|amount|fee|preis|prix|precio|prezzo|tarif|rate", re.I)
 # "price--discount-percentage", "price-saving": a number there is not an amount to pay
-_NOT_AMOUNT_CLASS = re.compile(r"percent|saving|rating|count|qty|quantity", re.I)
+# "toolbar-amount" ("Items 1-4 of 4"), a pager or a results counter: a count, not an amount
+_NOT_AMOUNT_CLASS = re.compile(
+    r"percent|saving|rating|count|qty|quantity|toolbar|pager|pagination|results|limiter", re.I
+)
 
 
 def page_currency(text: str) -> str | None:
@@ -100,12 +104,29 @@ class CardsMixin(UnpricedMixin, DomBase):
                     price = replace(price, unit=m.price.unit)
                 if price.unit is None:
                     price = self.unit_from_next(best_el, best_t, price)
+                if price.kind == "fixed":
+                    price = self.kind_from_label(best_el, best_t, price)
                 current = mm.is_current and not self.is_struck(el)
+                if mm.flags == {"range"} and mm is ms[0] and len(ms) == 2:
+                    # "£12.00 through £18.00": the product's variants start at the lower end
+                    price, current = replace(price, kind="from"), not self.is_struck(el)
                 nodes.append(PriceNode(best_el if len(ms) == 1 else el, price, mm, current, best_t))
         nodes.sort(key=lambda n: self.order.get(id(n.el), 0))
         self.result.price_nodes = sum(1 for n in nodes if n.current)
         self.result.unit_prices = sum(1 for n in nodes if n.current and n.price.unit)
         return nodes
+
+    def kind_from_label(self, el: HtmlElement, text: str, price: Price) -> Price:
+        """``<span class="label">As low as</span><span>$45.00</span>``: a starting-price label
+        in the element just before the price makes it a "from" price."""
+        for a in self.ancestors(el, 2):
+            at = self.text(a)
+            if len(at) > 80:
+                break
+            idx = at.find(text)
+            if idx > 0 and from_before(at[max(0, idx - 25) : idx]):
+                return replace(price, kind="from")
+        return price
 
     def unit_from_next(self, el: HtmlElement, text: str, price: Price) -> Price:
         """``<span>$29</span><span>/month</span>``: the unit follows the price element."""
@@ -222,6 +243,8 @@ class CardsMixin(UnpricedMixin, DomBase):
                     extra["old_price"] = old[0]
                 if i:
                     extra["alternative"] = True  # e.g. the yearly price next to the monthly one
+                elif (top := self.range_top(pn.el, pn.price.amount)) is not None:
+                    extra.update(price_kind="from", price_max=top)  # variants' price range
                 if self.allow_products:
                     self.fact(
                         "product",

@@ -177,6 +177,8 @@ class ProductPageMixin(DomBase):
             }
             if old:
                 extra["old_price"] = old[0]
+            if n is chosen[0] and (top := self.range_top(n.el, n.price.amount)) is not None:
+                extra.update(price_kind="from", price_max=top)  # variants' price range
             if self.allow_products:
                 self.fact(
                     "product",

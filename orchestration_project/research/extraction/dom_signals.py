@@ -91,7 +91,8 @@ PRICE_HDR = re.compile(
     re.IGNORECASE,
 )
 RATING_RE = re.compile(
-    r"(?<![\d.])(\d{1,2}(?:[.,]\d{1,2})?)\s*(?:out of|of|/|von|sur|de|su)\s*(5|10|100)(?!\d|[.,]\d)"
+    r"(?<![\d.])(\d{1,2}(?:[.,]\d{1,2})?)\s*(?:out of|of|/|von|sur|de|su)\s*"
+    r"(5|10|100)(?:[.,]0+)?(?!\d|[.,]\d)"
     r"(?:\s*(?:stars?|points?))?",
     re.IGNORECASE,
 )

@@ -34,8 +34,11 @@ UNPRICED_KINDS = frozenset({"contact", "none"})
 """Kinds without an amount."""
 
 _FROM_BEFORE = re.compile(
-    r"(?:\bfrom|\bstarting(?:\s+(?:at|from))?|\bstarts\s+at|\bas\s+low\s+as|\bab|\bà\s+partir\s+de"
-    r"|\bdesde|\ba\s+partire\s+da|\bvanaf)\s*(?:only\s*|just\s*)?$",
+    # a word start, or a capital glued to the text before it ("Regular priceFrom $25": the
+    # texts of two elements, one of them for screen readers, meet without a space)
+    r"(?:\b|(?-i:(?<=[a-z])(?=[A-Z])))"
+    r"(?:from|starting(?:\s+(?:at|from))?|starts\s+at|as\s+low\s+as|ab|à\s+partir\s+de"
+    r"|desde|a\s+partire\s+da|vanaf)\s*(?:only\s*|just\s*)?$",
     re.IGNORECASE,
 )
 _SEAT_AFTER = re.compile(

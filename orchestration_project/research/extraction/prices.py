@@ -463,7 +463,7 @@ def find_prices(
     for i in range(len(out) - 1):
         a, b = out[i], out[i + 1]
         gap = text[a.end : b.start]
-        if re.fullmatch(r"\s*(?:-|–|—|to|bis|à|and)\s*", gap, re.IGNORECASE):
+        if re.fullmatch(r"\s*(?:-|–|—|to|through|bis|à|and)\s*", gap, re.IGNORECASE):
             out[i] = PriceMatch(a.price, a.start, a.end, a.flags | {"range"})
             out[i + 1] = PriceMatch(b.price, b.start, b.end, b.flags | {"range"})
     return out
