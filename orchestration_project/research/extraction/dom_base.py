@@ -57,7 +57,8 @@ _BADGE = re.compile(
     r"^(?:most popular|popular|best value|discount \d+ ?%|-?\d+ ?% (?:off|discount)|best price!?|best seller|bestseller|recommended|"
     r"new|sale|hot|limited(?: offer)?|featured|on sale|save \d+%|-?\d+% off|top rated|"
     r"editor'?s choice|staff pick|deal|special offer|exclusive|trending|in stock|"
-    r"out of stock|sold out|free shipping)[\s!.]*$",
+    r"out of stock|sold out|free shipping|new listing|new arrivals?|just in|back in stock|"
+    r"clearance|last chance)[\s!.]*$",
     re.IGNORECASE,
 )
 
@@ -437,11 +438,26 @@ class DomBase:
                 strength = 1
             if not strength:
                 continue
-            t = self.text(el)
-            if not self.name_ok(t) and not (strength >= 4 and self.numeric_title(t)):
+            t = self.name_text(el)
+            # headings, name-classed elements and links hold whole marketplace titles
+            longest = FULL_NAME_MAX if strength >= 2 else 160
+            if not self.name_ok(t, max_len=longest) and not (
+                strength >= 4 and self.numeric_title(t)
+            ):
                 continue
             out.append((strength, self.order.get(id(el), 0), norm_space(t)))
         return out
+
+    def name_text(self, el: HtmlElement) -> str:
+        """The text of a name element without a badge glued to its start ("New Listing" in
+        its own element before the name: ``<span>New Listing</span>Apple iPhone…``)."""
+        t = self.text(el)
+        kids = [c for c in el if isinstance(c.tag, str)]
+        if kids and not (el.text or "").strip():
+            first = self.text(kids[0])
+            if first and _BADGE.match(first) and t.startswith(first) and len(t) > len(first):
+                return t[len(first) :].strip()
+        return t
 
     def numeric_title(self, text: str) -> bool:
         """A heading that is only a number ("2049", "7.1"): a product name when it titles a card

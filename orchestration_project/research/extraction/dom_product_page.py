@@ -15,6 +15,7 @@ from orchestration_project.research.extraction.dom_base import DomBase, PriceNod
 from orchestration_project.research.extraction.dom_signals import (
     GENERIC_HEADINGS,
     HEADINGS,
+    RESULTS_HEADING,
     SALARY_CONTEXT,
     looks_like_injection,
 )
@@ -114,7 +115,11 @@ class ProductPageMixin(DomBase):
         if h1 is None or blog_like:
             return
         name = self.text(h1)
-        if not self.name_ok(name, max_len=MAIN_HEADING_MAX) or GENERIC_HEADINGS.match(name):
+        if (
+            not self.name_ok(name, max_len=MAIN_HEADING_MAX)
+            or GENERIC_HEADINGS.match(name)
+            or RESULTS_HEADING.search(name)
+        ):
             return
         pos = self.order.get(id(h1), 0)
         heads_between = 0

@@ -17,6 +17,7 @@ __all__ = [
     "DATE_TEXT",
     "FILLER",
     "GENERIC_HEADINGS",
+    "RESULTS_HEADING",
     "HEADINGS",
     "PRICE_HDR",
     "RATING_RE",
@@ -56,6 +57,15 @@ GENERIC_HEADINGS = re.compile(
     r"results|categories|category|collections?|all products|menu|cart|checkout)\b",
     re.IGNORECASE,
 )
+RESULTS_HEADING = re.compile(
+    r"^\s*(?:\d[\d,.]*\s*(?:-|–|to)\s*\d[\d,.]*\s+(?:of|von|de|sur|di)\b"
+    r"|(?:about\s+|over\s+)?\d[\d,.]*\s+(?:results?|items?|products?|matches|treffer|"
+    r"résultats|resultados|risultati|articles?|artikel)\b)"
+    r"|\bresults?\s+(?:for|found)\b|\bsearch results\b",
+    re.IGNORECASE,
+)
+"""A results-count heading ("1-48 of over 9,000 results for …", "2,345 results"): a listing's
+title, never a product's."""
 _INJECTION = re.compile(
     r"ignore (?:all |any )?(?:the )?(?:previous|prior|above|earlier|preceding) "
     r"(?:instructions|prompts?|directions|rules)"

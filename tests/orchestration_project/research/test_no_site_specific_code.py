@@ -16,7 +16,8 @@ templates) for:
   evaluation site and nowhere in the demo world's pages, found inside a string literal of the
   code (docstrings excepted), e.g. ``"a.product--title"``. Only class names with structure
   (a ``-``, ``_``, digit or inner capital) are used, and state classes of the common naming
-  conventions (``is-active``, ``has--border``, ``no-js``) are left out: a plain word such as
+  conventions (``is-active``, ``has--border``, ``no-js``), tag names used as classes (``h1``) and
+  the CSS frameworks' display utilities (``d-none``, ``sr-only``) are left out: a plain word such as
   ``price`` or ``content`` is vocabulary any generic extractor uses, not a site's selector.
 
 The test proves it fails: the same scan finds such strings in a temporary file.
@@ -50,6 +51,11 @@ _CLASS_ATTR = re.compile(r"""\bclass\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORE
 _CSS_IDENT = re.compile(r"-?[_a-zA-Z][_a-zA-Z0-9-]*")
 _STRUCTURED = re.compile(r"[-_0-9]|[a-z][A-Z]")
 _STATE_CLASS = re.compile(r"^(?:is|has|no)-{1,2}[a-z]+$")
+# Class names that are HTML tag names ("h1" styled as a heading) and the display utilities of the
+# common CSS frameworks ("d-none", "sr-only"): vocabulary of thousands of sites, not one site's
+_SHARED_VOCABULARY = re.compile(
+    r"^(?:h[1-6]|d-(?:none|block|flex|inline|inline-block|grid)|sr-only|visually-hidden)$"
+)
 
 
 # -- what to look for ----------------------------------------------------------------------------
@@ -102,7 +108,11 @@ def site_specific_classes() -> frozenset[str]:
     return frozenset(
         c
         for c, n in counts.items()
-        if n == 1 and c not in demo and _STRUCTURED.search(c) and not _STATE_CLASS.match(c)
+        if n == 1
+        and c not in demo
+        and _STRUCTURED.search(c)
+        and not _STATE_CLASS.match(c)
+        and not _SHARED_VOCABULARY.match(c)
     )
 
 

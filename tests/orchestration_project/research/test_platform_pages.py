@@ -8,7 +8,11 @@ price" label glued to "From $25.00 USD", a rating written "4.7 out of 5.0 stars"
 twice), an open-source catalogue's grid (an "As low as" label in the element before the price,
 a results counter whose class says "amount", a price filter of ranges in the sidebar, ratings as
 a percentage ``title``), and a SaaS pricing page (a free plan, per-user monthly prices billed
-annually, a "Custom"/"Contact sales" plan).
+annually, a "Custom"/"Contact sales" plan), a marketplace's search results (titles of 190
+characters, a results-count ``h1`` above the first card, prices split into whole and fraction
+for the eye and whole for screen readers) and a marketplace listing whose cards cut titles with
+"…" (two of them to the same prefix, one behind a glued "New Listing" badge) while the link
+``title`` and image ``alt`` hold the full names.
 
 The pages in ``platform_pages/`` were written for this test from the platforms' public theme
 markup patterns, with invented shops and products; the expected table is written by hand. They
@@ -65,6 +69,58 @@ EXPECTED: dict[str, tuple[str, str, dict[str, tuple]]] = {
             "Breathe-Easy Tank": (34.0, "USD", "fixed", None, None, 4.0, "WT09"),
             "Argus All-Weather Tank": (22.0, "USD", "fixed", None, None, None, "MT07"),
             "Hero Hoodie": (54.0, "USD", "from", None, None, 5.0, "MH07"),
+        },
+    ),
+    "search_results_long_titles.html": (
+        "https://shop.example/s?k=usb+c+charger",
+        "listing",
+        {
+            "Anker USB C Charger, 735 Charger (Nano II 65W), 3-Port Fast Compact Foldable GaN "
+            "Charger for MacBook Pro/Air, iPad Pro, Galaxy S20/S10, Dell XPS 13, Note 20/10+, "
+            "iPhone 15, Pixel": (39.99, "USD", "fixed", None, None, 4.7, None),
+            "USB C Charger 20W, 2-Pack Fast Wall Charger Block, PD Power Adapter": (
+                12.49,
+                "USD",
+                "fixed",
+                None,
+                None,
+                4.4,
+                None,
+            ),
+            "Wall Charger 100W GaN III 4-Port": (59.0, "USD", "fixed", None, None, None, None),
+        },
+    ),
+    "marketplace_truncated_titles.html": (
+        "https://market.example/sch/i.html?_nkw=iphone+12+pro+max",
+        "listing",
+        {
+            "Apple iPhone 12 Pro Max 256GB Pacific Blue Unlocked Excellent Condition": (
+                420.0,
+                "USD",
+                "fixed",
+                None,
+                None,
+                None,
+                None,
+            ),
+            "Apple iPhone 12 Pro Max 256GB Pacific Blue Unlocked Good Condition Battery 85%": (
+                379.99,
+                "USD",
+                "fixed",
+                None,
+                None,
+                None,
+                None,
+            ),
+            "Apple iPhone 12 Pro Max 128GB Graphite Verizon": (
+                310.0,
+                "USD",
+                "from",
+                None,
+                None,
+                None,
+                None,
+            ),
         },
     ),
     "saas_pricing_toggle.html": (
