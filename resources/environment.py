@@ -21,6 +21,7 @@ from resources.coordination import CoordinationResource
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import OfflineLanguageEngine, OpenAIChatEngine
+from resources.routing import RoutingResource
 from resources.sources import ConfiguredSources, DemoWorldSources
 from resources.tracking import MlflowTracking
 from resources.warehouse import DuckDBWarehouse, PostgresWarehouse, WarehouseIOManager
@@ -82,6 +83,7 @@ def local_resources(
             webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
         ),
         "tracking": MlflowTracking(data_dir=str(data)),
+        "routing": RoutingResource(strategy=os.environ.get("ROUTING_STRATEGY", "bandit")),
         "faults": FaultInjection(
             step_fault_rate=float(os.environ.get("FAULT_STEP_RATE", "0") or 0),
             seed=int(os.environ.get("FAULT_SEED", "0") or 0),
@@ -126,6 +128,7 @@ def production_resources() -> dict[str, Any]:
             slack_token=dg.EnvVar("SLACK_BOT_TOKEN") if os.environ.get("SLACK_BOT_TOKEN") else None,
             slack_channel=os.environ.get("SLACK_CHANNEL", "#ops-alerts"),
         ),
+        "routing": RoutingResource(strategy=os.environ.get("ROUTING_STRATEGY", "bandit")),
         "faults": FaultInjection(),  # never injects in production (rate 0)
     }
 

@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from orchestration_project.agents.planning import plan_market_research
-from orchestration_project.agents.routing import RuleRouter
 from orchestration_project.agents.runtime import ActionRecorder
 from orchestration_project.common.quality import expectation as expect
 from orchestration_project.common.quality import validate
@@ -61,6 +60,7 @@ from resources.environment import ReportsDir
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import LanguageEngine
+from resources.routing import RoutingResource
 from resources.sources import MarketSources
 from resources.warehouse import (
     WAREHOUSE_POOL,
@@ -251,14 +251,17 @@ def discovered_pages(
     warehouse: Warehouse,
     market_sources: MarketSources,  # noqa: ARG001 — keeps the demo world up during the crawl
     faults: FaultInjection,
+    routing: RoutingResource,
 ) -> pd.DataFrame:
     """Every page the crawler agents visited or refused, per site.
 
     Link following stays within each site; robots.txt is respected; links are ranked by
     relevance to the topic and fetched best-first within the page and depth budgets. Each page
-    is fetched by a routed fetch (plain HTTP, or Chromium when the page needs JavaScript), and
-    every attempt is recorded. Refused links (other schemes, private or metadata addresses,
-    hosts off the allow-list, robots.txt) are kept with the reason. The crawl is resumable: a
+    is fetched by a routed fetch (plain HTTP, or Chromium when the page needs JavaScript; with
+    the default ``routing`` resource a bandit per site also moves pages off a route that starts
+    failing and retries a page whose route refused it in the other one), and every attempt is
+    recorded with the router's version and evidence. Refused links (other schemes, private or
+    metadata addresses, hosts off the allow-list, robots.txt) are kept with the reason. The crawl is resumable: a
     killed run re-executed from failure continues where it stopped.
     """
     faults.inject(context, "discovered_pages")  # no-op unless fault injection is configured
@@ -276,7 +279,7 @@ def discovered_pages(
         store=coordination.store(),
         http=http.tuned(coordination.store()),  # a reviewed timeout recommendation, if applied
         browser=browser,
-        router=RuleRouter(),
+        router=routing.router(coordination.store()),
         recorder=recorder,
         max_pages=int(research_sources["max_pages"].max()) if len(research_sources) else 0,
         max_depth=int(research_sources["max_depth"].max()) if len(research_sources) else 0,

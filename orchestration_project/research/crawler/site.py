@@ -100,6 +100,23 @@ def _normalise(url: str) -> str:
     return parts._replace(path=path, fragment="").geturl()
 
 
+_ROUTE_FAULTS = frozenset({"timeout", "error"})
+_ROUTE_STATUSES = frozenset({403, 429})
+
+
+def route_verdict(r: Any) -> bool | None:
+    """Whether an attempt says the route works (True), fails (False: a timeout, a connection
+    error, a 5xx, 403 or 429 answer) or nothing about it (None: a dead link, a page too large,
+    not HTML, a redirect loop, a URL the policy refused)."""
+    if r.ok:
+        return True
+    if r.outcome in _ROUTE_FAULTS:
+        return False
+    if r.outcome == "http_error" and r.status is not None:
+        return False if r.status >= 500 or r.status in _ROUTE_STATUSES else None
+    return None
+
+
 class SiteCrawler:
     """Crawls one site for an agent, over a durable frontier, with a routed fetch.
 
@@ -195,14 +212,29 @@ class SiteCrawler:
         results: dict[str, Any] = {}
         attempts: list[FetchAttempt] = []
         escalate: list[str] = []
+        js_escalated: set[str] = set()
         if by_route[ROUTE_HTTP]:
             out = self.agent.use("http_fetch", urls=by_route[ROUTE_HTTP]).value
             for r in out:
                 js, why = needs_javascript(r.html) if r.ok and r.html else (False, "")
                 attempts.append(self._attempt(r, ROUTE_HTTP, js, reasons[r.url], now()))
+                verdict = route_verdict(r)
+                if verdict is not None:
+                    # a copy that needs JavaScript is a miss of the HTTP route for that page
+                    self.router.record(r.url, ROUTE_HTTP, ok=verdict and not js)
                 if js and self.router.escalate:
                     escalate.append(r.url)
+                    js_escalated.add(r.url)
                     reasons[r.url] = f"HTTP copy needs JavaScript: {why}"
+                elif verdict is False and r.outcome != "timeout" and self.router.retry_failed_route:
+                    # the route refused or broke (5xx, 403/429, connection error), not the
+                    # page: the browser gets the page in this batch. A timeout is not retried:
+                    # a page built to hang (tarpits) would cost a second timeout in Chromium.
+                    escalate.append(r.url)
+                    reasons[r.url] = (
+                        f"HTTP route failed ({r.outcome}"
+                        f"{' ' + str(r.status) if r.status else ''}): retried in the browser"
+                    )
                 else:
                     results[r.url] = (r, False)
                     if r.ok:
@@ -212,8 +244,11 @@ class SiteCrawler:
             out = self.agent.use("browser_fetch", urls=to_browser).value
             for r in out:
                 attempts.append(self._attempt(r, ROUTE_BROWSER, True, reasons[r.url], now()))
+                verdict = route_verdict(r)
+                if verdict is not None:
+                    self.router.record(r.url, ROUTE_BROWSER, ok=verdict)
                 results[r.url] = (r, True)
-                if r.ok and r.url in escalate:
+                if r.ok and r.url in js_escalated:
                     self.router.observe(r.url, needs_javascript=True)
         return results, attempts
 

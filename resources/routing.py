@@ -1,0 +1,60 @@
+"""The fetch router: which route (plain HTTP or the browser) each page of a crawl takes."""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+import dagster as dg
+from pydantic import Field
+
+from orchestration_project.agents.coordination import CoordinationStore
+from orchestration_project.agents.routing import BanditRouter, RuleRouter, default_bandit
+from orchestration_project.operations.healing.breakers import CircuitBreakers
+
+__all__ = ["RoutingResource", "route_breaker"]
+
+
+def route_breaker(route: str, site: str) -> str:
+    """The circuit breaker of ``route`` at ``site`` (``route:http:<host:port>``), the name the
+    canary and the healer use too."""
+    return f"route:{route}:{urlsplit(site).netloc or site}"
+
+
+class RoutingResource(dg.ConfigurableResource):
+    """Routes a crawl's pages between plain HTTP and the browser.
+
+    ``bandit`` (the default): the rule's JavaScript memory plus a discounted Thompson-sampling
+    bandit per site that moves traffic off a route that starts failing, retries a page whose
+    route refused it (5xx, 403/429, a reset connection; not a timeout) in the other route, skips a route whose circuit breaker is open and opens the
+    breaker when its own evidence says the route fails. ``rule``: HTTP first, the browser when a
+    page needs JavaScript (the baseline). Costs are per call, in the unit of ``value`` (the
+    willingness to pay for one fetched page).
+    """
+
+    strategy: Literal["bandit", "rule"] = Field(
+        default="bandit", description="bandit (learns online) or rule (fixed baseline)"
+    )
+    http_cost: float = Field(default=1.0, description="cost of one plain-HTTP fetch")
+    browser_cost: float = Field(default=4.0, description="cost of one browser fetch")
+    value: float = Field(default=10.0, description="willingness to pay for one fetched page")
+    discount: float = Field(
+        default=0.85, description="forgetting per outcome (1 = remember everything)"
+    )
+
+    def router(self, store: CoordinationStore) -> RuleRouter:
+        """A fresh router for one crawl, wired to the circuit breakers in ``store``."""
+        if self.strategy == "rule":
+            return RuleRouter()
+        breakers = CircuitBreakers(store)
+        bandit = default_bandit(
+            http_cost=self.http_cost,
+            browser_cost=self.browser_cost,
+            value=self.value,
+            discount=self.discount,
+        )
+        return BanditRouter(
+            bandit=bandit,
+            allowed=lambda site, route: breakers.allow(route_breaker(route, site)),
+            on_failing=lambda site, route, why: breakers.trip(route_breaker(route, site), why),
+        )
