@@ -30,7 +30,7 @@ Pure Python and ``random.Random``: no numpy, one decision costs a few microsecon
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["BetaArm", "Decision", "RouteBandit"]
@@ -45,12 +45,16 @@ class BetaArm:
         beta: pseudo-count of failures (prior included).
         n: outcomes seen (undiscounted).
         streak: failures in a row, up to the latest outcome.
+        prior_alpha: the prior's successes (what forgetting returns to).
+        prior_beta: the prior's failures.
     """
 
     alpha: float
     beta: float
     n: int = 0
     streak: int = 0
+    prior_alpha: float = 1.0
+    prior_beta: float = 1.0
 
     @property
     def mean(self) -> float:
@@ -92,6 +96,9 @@ class RouteBandit:
         prior_successes: per route, the prior pseudo-count of successes.
         prior_failures: per route, the prior pseudo-count of failures.
         seed: the random seed (decisions are reproducible for a given sequence of calls).
+        prior_fn: ``(context, route) -> (successes, failures)``, a prior per context (e.g. from
+            a model of each route's success at each site); None or a None answer: the route's
+            prior above.
     """
 
     routes: tuple[str, ...]
@@ -101,6 +108,7 @@ class RouteBandit:
     prior_successes: Mapping[str, float] = field(default_factory=dict)
     prior_failures: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
+    prior_fn: Callable[[str, str], tuple[float, float] | None] | None = None
     _arms: dict[tuple[str, str], BetaArm] = field(default_factory=dict, init=False, repr=False)
     _rng: random.Random = field(init=False, repr=False)
 
@@ -116,10 +124,12 @@ class RouteBandit:
         key = (context, route)
         arm = self._arms.get(key)
         if arm is None:
-            arm = BetaArm(
+            prior = self.prior_fn(context, route) if self.prior_fn is not None else None
+            a, b = prior or (
                 float(self.prior_successes.get(route, 1.0)),
                 float(self.prior_failures.get(route, 1.0)),
             )
+            arm = BetaArm(float(a), float(b), prior_alpha=float(a), prior_beta=float(b))
             self._arms[key] = arm
         return arm
 
@@ -159,8 +169,7 @@ class RouteBandit:
         if not 0.0 <= reward <= 1.0:
             raise ValueError(f"reward must be in [0, 1], not {reward}")
         arm = self.arm(context, route)
-        prior_a = float(self.prior_successes.get(route, 1.0))
-        prior_b = float(self.prior_failures.get(route, 1.0))
+        prior_a, prior_b = arm.prior_alpha, arm.prior_beta
         # forget towards the prior, never below it: an idle prior stays the prior
         arm.alpha = prior_a + self.discount * (arm.alpha - prior_a) + reward
         arm.beta = prior_b + self.discount * (arm.beta - prior_b) + (1.0 - reward)

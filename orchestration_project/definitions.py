@@ -9,6 +9,7 @@ import dagster as dg
 import assets.canary
 import assets.market_research
 import assets.operations
+import assets.optimization
 import sensors.operations
 from resources.environment import build_resources
 
@@ -16,6 +17,7 @@ DOMAINS = [
     assets.market_research.defs,
     assets.operations.defs,
     assets.canary.defs,
+    assets.optimization.defs,
     sensors.operations.defs,
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -42,8 +43,19 @@ class RoutingResource(dg.ConfigurableResource):
         default=0.85, description="forgetting per outcome (1 = remember everything)"
     )
 
-    def router(self, store: CoordinationStore) -> RuleRouter:
-        """A fresh router for one crawl, wired to the circuit breakers in ``store``."""
+    def router(
+        self,
+        store: CoordinationStore,
+        *,
+        prior_fn: Callable[[str, str], tuple[float, float] | None] | None = None,
+    ) -> RuleRouter:
+        """A fresh router for one crawl, wired to the circuit breakers in ``store``.
+
+        Args:
+            store: the coordination store (circuit breakers).
+            prior_fn: the bandit's prior per (site, route), e.g. from the route model
+                ``route_success@champion``; None: the rule's priors.
+        """
         if self.strategy == "rule":
             return RuleRouter()
         breakers = CircuitBreakers(store)
@@ -53,6 +65,7 @@ class RoutingResource(dg.ConfigurableResource):
             value=self.value,
             discount=self.discount,
         )
+        bandit.prior_fn = prior_fn
         return BanditRouter(
             bandit=bandit,
             allowed=lambda site, route: breakers.allow(route_breaker(route, site)),

@@ -70,6 +70,25 @@ class MlflowTracking(dg.ConfigurableResource):
         root.mkdir(parents=True, exist_ok=True)
         return root.as_uri()
 
+    def has_store(self) -> bool:
+        """Whether there can be anything to load: a tracking server is configured, or the
+        local store exists (checked without importing MLflow, so a run without models pays
+        nothing for asking)."""
+        return bool(self.tracking_uri) or (self._folder() / "mlflow.db").exists()
+
+    def set_alias(self, registered_name: str, alias: str, version: str) -> None:
+        """Point ``registered_name@alias`` at ``version``."""
+        self.client().set_registered_model_alias(registered_name, alias, version)
+
+    def alias_version(self, registered_name: str, alias: str) -> str | None:
+        """The version behind ``registered_name@alias``, or None when there is none."""
+        if not self.has_store():
+            return None
+        try:
+            return str(self.client().get_model_version_by_alias(registered_name, alias).version)
+        except Exception:  # no such model or alias
+            return None
+
     def client(self) -> Any:
         """An ``MlflowClient`` on this store."""
         from mlflow.tracking import MlflowClient
@@ -120,13 +139,17 @@ class MlflowTracking(dg.ConfigurableResource):
         registered_name: str,
         alias: str = "champion",
         config: Mapping[str, Any] | None = None,
+        signature: Any = None,
     ) -> str:
         """Log a scikit-learn model in the active run, register it and point ``alias`` at the
-        new version; ``config`` (JSON) travels with it. Returns the version."""
+        new version; ``config`` (JSON) travels with it, ``signature`` (an MLflow
+        ``ModelSignature``) describes its input and output. Returns the version."""
         import mlflow
         import mlflow.sklearn
 
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=registered_name)
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=registered_name, signature=signature
+        )
         if config is not None:
             mlflow.log_dict(dict(config), CONFIG_ARTIFACT)
         version = str(info.registered_model_version)

@@ -35,6 +35,8 @@ from orchestration_project.operations.healing import (
     logical_root_run_id,
     record_op_event,
 )
+from orchestration_project.optimization.route_model import MODEL_NAME as ROUTE_MODEL
+from orchestration_project.optimization.route_model import model_prior
 from orchestration_project.research.crawler import (
     crawl_pages,
     crawled_pages,
@@ -62,6 +64,7 @@ from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import LanguageEngine
 from resources.routing import RoutingResource
 from resources.sources import MarketSources
+from resources.tracking import MlflowTracking
 from resources.warehouse import (
     WAREHOUSE_POOL,
     Warehouse,
@@ -232,6 +235,24 @@ def research_sources(
     )
 
 
+def _route_prior(tracking: MlflowTracking, context: dg.AssetExecutionContext) -> Any:
+    """The bandit's prior from ``route_success@champion``, loaded once for this run; None (the
+    rule's priors) with a logged warning when the registry or the model cannot be loaded."""
+    if not tracking.has_store():
+        context.log.info("no model registry yet: the fetch router starts from the rule's priors")
+        return None
+    try:
+        model, model_config = tracking.load_sklearn_model(ROUTE_MODEL)
+    except Exception as exc:  # registry down, no champion, or a model that will not load
+        context.log.warning(
+            f"{ROUTE_MODEL}@champion unavailable ({type(exc).__name__}: {str(exc)[:200]}); "
+            "the fetch router falls back to the rule's priors"
+        )
+        return None
+    context.log.info(f"fetch router prior: {ROUTE_MODEL}@champion")
+    return model_prior(model, model_config.get("histories"))
+
+
 # ---------------------------------------------------------------------------------------------
 @dg.asset(
     group_name=GROUP,
@@ -252,6 +273,7 @@ def discovered_pages(
     market_sources: MarketSources,  # noqa: ARG001 — keeps the demo world up during the crawl
     faults: FaultInjection,
     routing: RoutingResource,
+    tracking: MlflowTracking,
 ) -> pd.DataFrame:
     """Every page the crawler agents visited or refused, per site.
 
@@ -279,7 +301,7 @@ def discovered_pages(
         store=coordination.store(),
         http=http.tuned(coordination.store()),  # a reviewed timeout recommendation, if applied
         browser=browser,
-        router=routing.router(coordination.store()),
+        router=routing.router(coordination.store(), prior_fn=_route_prior(tracking, context)),
         recorder=recorder,
         max_pages=int(research_sources["max_pages"].max()) if len(research_sources) else 0,
         max_depth=int(research_sources["max_depth"].max()) if len(research_sources) else 0,
