@@ -30,7 +30,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 
@@ -127,6 +127,24 @@ class _Sets:
             self.parent[i] = self.parent[self.parent[i]]
             i = self.parent[i]
         return i
+
+
+def urls_compatible(a: set[str], b: set[str]) -> bool:
+    """Whether some URL of ``a`` and some of ``b`` can name one product page: the same path,
+    and no query parameter with two different values (one link may carry extra parameters,
+    ``?ie=UTF8&refRID=…``). Hosts are not compared: a saved or mirrored page links one product
+    both absolutely (the shop's host) and relatively (wherever the page is served)."""
+    for u in a:
+        pu = urlsplit(u)
+        qu = dict(parse_qsl(pu.query))
+        for v in b:
+            pv = urlsplit(v)
+            if pu.path.rstrip("/") != pv.path.rstrip("/"):
+                continue
+            qv = dict(parse_qsl(pv.query))
+            if all(qu[k] == qv[k] for k in qu.keys() & qv.keys()):
+                return True
+    return False
 
 
 def _mention(row: Any, extra: dict[str, Any]) -> _Mention:
@@ -303,7 +321,11 @@ class _SiteResolver:
                 if c != r
                 and any(k.startswith(stem) and k != stem for k in keys)
                 and self.conflict(c, r) is None
-                and not (self.urls(c) and self.urls(r) and not self.urls(c) & self.urls(r))
+                and not (
+                    self.urls(c)
+                    and self.urls(r)
+                    and not urls_compatible(self.urls(c), self.urls(r))
+                )
             ]
             if len(cands) == 1:
                 root = self.union(cands[0], r, f"truncated name {m.name!r} is a prefix of it")

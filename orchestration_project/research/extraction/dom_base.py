@@ -49,16 +49,26 @@ FULL_NAME_MAX = 300
 name (marketplace titles run to 150–250 characters)."""
 
 _OLD_CLASS = re.compile(
-    r"(?:^|[-_])(?:old|was|strike|striked|strikethrough|strike-through|crossed|linethrough|"
-    r"line-through|compare-?at|compareat|original|previous|before|retail)(?:[-_]|$)",
+    r"(?:^|[-_])(?:old|was|strike|striked|strike[-_]?through|crossed|"
+    r"line[-_]?through|compare-?at|compareat|original|previous|before|retail)(?:[-_]|$)",
     re.IGNORECASE,
 )
 _BADGE = re.compile(
     r"^(?:most popular|popular|best value|discount \d+ ?%|-?\d+ ?% (?:off|discount)|best price!?|best seller|bestseller|recommended|"
     r"new|sale|hot|limited(?: offer)?|featured|on sale|save \d+%|-?\d+% off|top rated|"
     r"editor'?s choice|staff pick|deal|special offer|exclusive|trending|in stock|"
-    r"out of stock|sold out|free shipping|new listing|new arrivals?|just in|back in stock|"
+    r"out of stock|sold out|free (?:shipping|delivery|returns|one-day delivery)|new listing|"
+    r"new arrivals?|just in|back in stock|"
     r"clearance|last chance)[\s!.]*$",
+    re.IGNORECASE,
+)
+
+# Account and checkout actions written as sentences, never a product's name.
+_ACCOUNT_ACTION = re.compile(
+    r"^(?:sign|log)\s?(?:in|on|up|out)\b|^(?:create|open|register)\s+(?:an?\s+|your\s+)?account\b"
+    r"|^(?:add|save)\s+to\s+(?:cart|basket|bag|wish\s?list|list)\b|^(?:proceed|go)\s+to\s+checkout\b"
+    # a buy-box line: "Buy New £48.44", "Save $5.00", "Rent it for €3"
+    r"|^(?:buy|rent|order|pre-?order|save|get)\b(?:\s+[\w-]+){0,3}\s*[£$€¥]\s?\d",
     re.IGNORECASE,
 )
 
@@ -71,7 +81,7 @@ _ACTION_HREF = re.compile(
 # Words an image alt or link title adds that are about the picture, not the product.
 _MEDIA_WORDS = re.compile(
     r"\b(?:image|images|photo|picture|pic|bild|foto|thumbnail|thumb|view|zoom|front|back|side|"
-    r"detail|gallery|\d+\s+of\s+\d+)\b",
+    r"detail|gallery|icon|logo|illustration|graphic|avatar|\d+\s+of\s+\d+)\b",
     re.IGNORECASE,
 )
 _ID_ATTR = re.compile(
@@ -81,6 +91,25 @@ _ID_ATTR = re.compile(
 )
 _ID_PROPS = {"sku": "sku", "mpn": "mpn", "gtin": "gtin", "gtin8": "gtin", "gtin12": "gtin"}
 _ID_PROPS |= {"gtin13": "gtin", "gtin14": "gtin", "productid": "sku"}
+
+
+def _struck_mark(a: HtmlElement) -> bool:
+    """The element itself strikes its text through or marks an old price."""
+    if a.tag in ("del", "s", "strike"):
+        return True
+    if "line-through" in (a.get("style") or "").replace(" ", ""):
+        return True
+    return any(_OLD_CLASS.search(c) for c in (a.get("class") or "").split())
+
+
+def _struck_below(d: HtmlElement, top: HtmlElement) -> bool:
+    """``d`` or an element between it and ``top`` (excluded) is struck through."""
+    x: HtmlElement | None = d
+    while x is not None and x is not top:
+        if _struck_mark(x):
+            return True
+        x = x.getparent()
+    return False
 
 
 def _loose(text: str) -> str:
@@ -366,15 +395,17 @@ class DomBase:
         return out
 
     def is_struck(self, el: HtmlElement) -> bool:
-        """Struck-through or marked as an old price (the element or a close ancestor)."""
+        """Struck-through or marked as an old price: the element, a close ancestor, or the
+        child that holds the amount's digits (``$<span class="line-through">4</span>``)."""
         for a in [el, *self.ancestors(el, 3)]:
-            if a.tag in ("del", "s", "strike"):
+            if _struck_mark(a):
                 return True
-            if "line-through" in (a.get("style") or "").replace(" ", ""):
-                return True
-            if any(_OLD_CLASS.search(c) for c in (a.get("class") or "").split()):
-                return True
-        return False
+        digits = [
+            d
+            for d in el.iterdescendants()
+            if isinstance(d.tag, str) and re.search(r"\d", d.text or "")
+        ]
+        return bool(digits) and all(_struck_below(d, el) for d in digits)
 
     def name_ok(self, text: str, *, max_len: int = 160) -> bool:
         t = norm_space(text)
@@ -382,6 +413,8 @@ class DomBase:
             return False
         if CTA.match(t) or _BADGE.match(t) or looks_like_injection(t):
             return False
+        if _ACCOUNT_ACTION.match(t) or t.endswith(":"):
+            return False  # "Sign in to turn on 1-click ordering"; a label such as "This item:"
         if find_prices(t) and len(FILLER.sub("", re.sub(r"[\d$€£¥.,/%\s-]", "", t))) < 3:
             return False
         return not rating_from_text(t) or len(t) > 30

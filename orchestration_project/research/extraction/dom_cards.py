@@ -20,8 +20,9 @@ from orchestration_project.research.extraction.dom_signals import (
     SALARY_CONTEXT,
     looks_like_injection,
 )
+from orchestration_project.research.extraction.dom_tables import ATTRIBUTE_ROW
 from orchestration_project.research.extraction.facts import IDENTIFIER_KEYS
-from orchestration_project.research.extraction.price_kinds import from_before
+from orchestration_project.research.extraction.price_kinds import from_before, seat_after
 from orchestration_project.research.extraction.prices import (
     Price,
     PriceMatch,
@@ -106,15 +107,37 @@ class CardsMixin(UnpricedMixin, DomBase):
                     price = self.unit_from_next(best_el, best_t, price)
                 if price.kind == "fixed":
                     price = self.kind_from_label(best_el, best_t, price)
-                current = mm.is_current and not self.is_struck(el)
-                if mm.flags == {"range"} and mm is ms[0] and len(ms) == 2:
-                    # "£12.00 through £18.00": the product's variants start at the lower end
+                current = (
+                    mm.is_current and not self.is_struck(el) and not self.context_flags(best_el, mm)
+                )
+                lowest = abs(mm.price.amount - ms[0].price.amount) < 1e-9
+                if mm.flags == {"range"} and lowest and len(ms) <= 2:
+                    # "£12.00 through £18.00", "$12-25": the variants start at the lower end
                     price, current = replace(price, kind="from"), not self.is_struck(el)
                 nodes.append(PriceNode(best_el if len(ms) == 1 else el, price, mm, current, best_t))
         nodes.sort(key=lambda n: self.order.get(id(n.el), 0))
         self.result.price_nodes = sum(1 for n in nodes if n.current)
         self.result.unit_prices = sum(1 for n in nodes if n.current and n.price.unit)
         return nodes
+
+    def context_flags(self, el: HtmlElement, m: PriceMatch) -> frozenset[str]:
+        """Flags the words around the price element give it ("Get a <b>£21.25</b> Gift Card",
+        "You save <span>$5</span>"): the text of up to two ancestors, while it stays short,
+        read again with the price in its sentence."""
+        for a in self.ancestors(el, 2):
+            t = self.text(a)
+            if len(t) > 60:
+                break  # a whole card: its other lines are not this price's sentence
+            same = [
+                x
+                for x in find_prices(t, default_currency=self.currency)
+                if abs(x.price.amount - m.price.amount) < 1e-9
+            ]
+            if len(same) == 1:
+                bad = same[0].flags & {"discount", "old"}
+                if bad:
+                    return frozenset(bad)
+        return frozenset()
 
     def kind_from_label(self, el: HtmlElement, text: str, price: Price) -> Price:
         """``<span class="label">As low as</span><span>$45.00</span>``: a starting-price label
@@ -129,16 +152,22 @@ class CardsMixin(UnpricedMixin, DomBase):
         return price
 
     def unit_from_next(self, el: HtmlElement, text: str, price: Price) -> Price:
-        """``<span>$29</span><span>/month</span>``: the unit follows the price element."""
-        parent = el.getparent()
-        if parent is None:
-            return price
-        pt = self.text(parent)
-        idx = pt.find(text)
-        if idx < 0:
-            return price
-        unit, _ = unit_after(pt[idx + len(text) :], 0)
-        return replace(price, unit=unit) if unit else price
+        """``<span>$29</span><span>/month</span>``: the unit (and "per user") follows the price
+        element, in its parent or, through wrappers, up to three levels up while the text
+        stays short."""
+        for a in self.ancestors(el, 3):
+            pt = self.text(a)
+            if len(pt) > 160:
+                break
+            idx = pt.find(text)
+            if idx < 0:
+                break
+            rest = pt[idx + len(text) :]
+            unit, _ = unit_after(rest, 0)
+            if unit:
+                per = price.per or seat_after(rest, 0)
+                return replace(price, unit=unit, per=per)
+        return price
 
     def prominent(self, text: str, m: PriceMatch) -> bool:
         if looks_like_injection(text):
@@ -224,6 +253,10 @@ class CardsMixin(UnpricedMixin, DomBase):
                 continue
             if SALARY_CONTEXT.search(self.text(card)):
                 continue
+            if ATTRIBUTE_ROW.search(shown) and (
+                card.tag == "tr" or next(card.iterancestors("table"), None) is not None
+            ):
+                continue  # a plan comparison's row ("Cost per user/month"): not a product
             name, ident = self.card_identity(card, shown)
             self.remember_ids(name, {k: v for k, v in ident.items() if k in IDENTIFIER_KEYS})
             kept: list[PriceNode] = []

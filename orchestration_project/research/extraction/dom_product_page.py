@@ -90,6 +90,21 @@ class ProductPageMixin(DomBase):
                 return same[0]
         return heads[0] if len(heads) == 1 else None
 
+    def heading_name(self, h1: HtmlElement) -> str:
+        """The product's name in the main heading: the heading's own name element when it has
+        one (``<h1><span id="productTitle">Name</span> <span>Hardcover</span> <span>– 1 Feb
+        2007</span></h1>``: the format and date beside it are not the name), else its text."""
+        whole = self.text(h1)
+        for d in h1.iterdescendants():
+            if not isinstance(d.tag, str):
+                continue
+            marks = f"{d.get('id') or ''} {d.get('class') or ''} {d.get('itemprop') or ''}"
+            if re.search(r"title|name", marks, re.IGNORECASE):
+                t = self.text(d)
+                if t and len(t) < len(whole) and whole.startswith(t):
+                    return t
+        return whole
+
     def in_chrome(self, el: HtmlElement) -> bool:
         """Inside the site's header, footer, navigation or sidebar."""
         for a in [el, *self.ancestors(el, 15)]:
@@ -114,7 +129,7 @@ class ProductPageMixin(DomBase):
         h1 = self.title_heading()
         if h1 is None or blog_like:
             return
-        name = self.text(h1)
+        name = self.heading_name(h1)
         if (
             not self.name_ok(name, max_len=MAIN_HEADING_MAX)
             or GENERIC_HEADINGS.match(name)

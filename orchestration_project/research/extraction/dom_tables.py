@@ -48,6 +48,25 @@ _NAME_HDR = re.compile(
 )
 
 
+ATTRIBUTE_ROW = re.compile(
+    r"\b(?:per|/)\s*(?:user|seat|member|month|mo|year|yr|hour|day|week|gb|call|request|run)s?\b"
+    r"|^(?:cost|price|fee|charge|rate)s?\b",
+    re.IGNORECASE,
+)
+"""A row label that names a quantity or a rate ("Cost per user/month on annual plans", "Flow
+steps per month"): a row of a plan comparison (its columns are the products), not a product."""
+
+
+QUOTA_ROW = re.compile(
+    r"\b(?:steps?|calls?|requests?|runs?|minutes?|hours?|credits?|messages?|emails?|events?|"
+    r"users?|seats?|members?|projects?|items?|uploads?|downloads?|views?|gb|mb|tb|api\s+calls?)"
+    r"\s+(?:per|/|a|each)\s+(?:month|mo|year|yr|day|week|hour)\b",
+    re.IGNORECASE,
+)
+"""A row label that counts an allowance per period ("Flow steps per month", "API calls /
+month"): its cells are quotas, not prices."""
+
+
 class TablesMixin(DomBase):
     """Product, price, feature and review facts from tables."""
 
@@ -112,7 +131,9 @@ class TablesMixin(DomBase):
             header_has_prices = any(m.is_current for h in header[1:] for m in find_prices(h))
             row_labels = [self.text(r[0]) for r in body if r]
             price_label_rows = [
-                i for i, lab in enumerate(row_labels) if PRICE_HDR.search(lab) and len(lab) < 40
+                i
+                for i, lab in enumerate(row_labels)
+                if PRICE_HDR.search(lab) and len(lab) < 40 and not QUOTA_ROW.search(lab)
             ]
             cells = [c for r in body for c in r[1:]]
             marks = sum(1 for c in cells if self.cell_mark(c) is not None)
@@ -293,7 +314,7 @@ class TablesMixin(DomBase):
                 continue
             name = self.cell_name(r[nc])
             price = self.cell_price(r[pc], currency, bare=not header_is_data)
-            if not name or not price:
+            if not name or not price or ATTRIBUTE_ROW.search(name):
                 continue
             if self.allow_products:
                 self.fact(

@@ -53,7 +53,8 @@ def strip_ellipsis(name: str) -> str:
 
 def normalize_product_url(url: str | None) -> str | None:
     """A product URL in a comparable form: lower-case scheme and host, no fragment, no
-    tracking parameters (``utm_*``, ``ref``...), no trailing slash, no ``index.html``.
+    tracking parameters (``utm_*``, ``ref``...) in the query or as the path's last segment
+    (``/ref=…``), no session id, no trailing slash, no ``index.html``.
 
     Args:
         url: an absolute URL, or None.
@@ -70,6 +71,10 @@ def normalize_product_url(url: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     path = re.sub(r"/(?:index|default)\.(?:html?|php|aspx?)$", "/", parts.path or "/")
+    # tracking written into the path: a last segment "ref=…" (where a shop's widget links
+    # one product from many places), or a ";jsessionid=…" session parameter
+    path = re.sub(r";jsessionid=[^/]*", "", path, flags=re.IGNORECASE)
+    path = re.sub(r"/(?:ref|tag|sr|pd_rd)=[^/]*/?$", "/", path, flags=re.IGNORECASE)
     path = path.rstrip("/") or "/"
     query = urlencode(
         sorted(

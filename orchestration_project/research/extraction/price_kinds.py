@@ -57,6 +57,14 @@ _CONTACT = re.compile(
     r"|su\s+richiesta|op\s+aanvraag)[\s.!:]*$",
     re.IGNORECASE,
 )
+# A sentence that sends the reader to sales for the price: "Contact our sales team for pricing,
+# support, and benefits.", "Talk to sales to get a quote."
+_CONTACT_SENTENCE = re.compile(
+    r"^(?:please\s+)?(?:contact|talk\s+to|speak\s+(?:to|with)|reach\s+out\s+to|get\s+in\s+touch"
+    r"\s+with)\s+(?:us|sales|our\s+(?:sales(?:\s+team)?|team))\s+(?:for|to\s+get|to\s+discuss)"
+    r"\s+(?:a\s+)?(?:custom\s+)?(?:pricing|price|quote)\b",
+    re.IGNORECASE,
+)
 _FREE = re.compile(
     r"^(?:free|gratis|kostenlos|gratuit|gratuito|0\s*,-|\$?0(?:\.00)?)"
     r"(?:\s+forever|\s+plan|\s+for\s+ever|\s+for\s+life|\s+tier)?[\s!.]*$",
@@ -101,6 +109,8 @@ def offer_kind(text: str) -> str | None:
         "Price on request"), or None.
     """
     t = re.sub(r"\s+", " ", text or "").strip()
+    if len(t) <= 100 and _CONTACT_SENTENCE.match(t):
+        return "contact"
     if not t or len(t) > 40:
         return None
     if _FREE.match(t):

@@ -211,8 +211,13 @@ _TIME_UNITS: dict[str, str] = {
     "h": "hour",
 }
 _SEAT = r"(?:user|seat|member|person|agent|editor|license|host|device|employee)s?"
+# what a per-period price may be counted in besides seats: "per block/month", "per GB/month"
+_QTY = (
+    r"(?:user|seat|member|person|agent|editor|license|host|device|employee|block|pack|bundle|"
+    r"unit|node|instance|server|project|workspace|site|domain|gb|tb|mb)s?"
+)
 _UNIT_RE = re.compile(
-    r"^\s*(?:(?:/|per|a|an|each|every)\s*" + _SEAT + r"\s*)?"
+    r"^\s*(?:(?:/|per|a|an|each|every)\s*" + _QTY + r"\s*)?"
     r"(?:(?:/|per|a|an|every)\s*(?P<u1>months?|mos?|mth|years?|yrs?|annum|week|wk|day|hour|hrs?|m|y|h)\b"
     r"|(?:billed\s+|paid\s+)?(?P<u2>monthly|yearly|annually|weekly|daily|hourly)\b)",
     re.IGNORECASE,
@@ -236,7 +241,7 @@ _DISCOUNT_BEFORE = re.compile(
 )
 _DISCOUNT_AFTER = re.compile(
     r"^\s*(?:off\b|discount\b(?!\s*(?:of\s*)?\d)|cheaper\b|less\b|savings?\b|rebate\b|credit\b"
-    r"|cash ?back\b)",
+    r"|cash ?back\b|(?:gift\s*(?:card|voucher|certificate)|voucher|store\s+credit|reward)\b)",
     re.IGNORECASE,
 )
 _ADDON_BEFORE = re.compile(r"(?:^|\s)\+\s*$|\badd(?:itional|-on)?\s*(?:for\s*)?$", re.IGNORECASE)
