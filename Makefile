@@ -1,9 +1,10 @@
 # Thin wrappers around scripts/ (CI calls the same scripts).
-.PHONY: install demo test ui world lint format bench soak nab
+.PHONY: install demo test ui mlflow world lint format bench soak nab
 install: ; ./scripts/install
 demo: ; ./scripts/demo
 test: ; ./scripts/test
 ui: ; ./scripts/ui
+mlflow: ; ./scripts/mlflow
 world: ; uv run python -m orchestration_project world
 lint: ; uv run ruff check . && uv run ruff format --check .
 format: ; uv run ruff format . && uv run ruff check --fix .
