@@ -53,6 +53,7 @@ Medians over sites (and over seen / unseen) and wall seconds per site (the whole
 materialisation; the first site of a process also pays the imports and warm-up) are printed.
 
     uv run python benchmarks/realsites_eval.py [--site SLUG]... [--json [PATH]] [--details]
+        [--realsites DIR]
 
 The shared data is read from ``$BENCHMARKS_DIR`` (default ``../shared/benchmarks``).
 """
@@ -458,15 +459,17 @@ def _start_path(site: Path) -> str:
     return "/" + pages[0] if pages else "/"
 
 
-def discover_sites(bench: Path | None = None) -> list[EvalSite]:
-    """Every evaluation site available now: demo world, pricelist, each complete realsite."""
+def discover_sites(bench: Path | None = None, realsites: Path | None = None) -> list[EvalSite]:
+    """Every evaluation site available now: demo world, pricelist, each complete realsite
+    (of ``realsites``, default ``benchmarks/realsites``)."""
     bench = bench or benchmarks_dir()
+    realsites = realsites or REALSITES_DIR
     out = [EvalSite(DEMO_SLUG, SEEN, None)]
     pl = bench / "websites" / PRICELIST_SLUG
     if (pl / "site").is_dir():
         out.append(EvalSite(PRICELIST_SLUG, SEEN, pl / "site", "/prices1.html", pl))
-    if REALSITES_DIR.is_dir():
-        for d in sorted(REALSITES_DIR.iterdir()):
+    if realsites.is_dir():
+        for d in sorted(realsites.iterdir()):
             if (d / "site").is_dir() and (d / "ground_truth" / "products.json").is_file():
                 size = sum(f.stat().st_size for f in (d / "site").rglob("*") if f.is_file())
                 out.append(EvalSite(d.name, UNSEEN, d / "site", _start_path(d / "site"), d, size))
@@ -662,8 +665,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--json", nargs="?", const="-", metavar="PATH", help="dump the results as JSON (to PATH)"
     )
     parser.add_argument("--details", action="store_true", help="print missed and extra names")
+    parser.add_argument(
+        "--realsites",
+        type=Path,
+        default=None,
+        help="folder of saved sites (default benchmarks/realsites; e.g. a held-out set)",
+    )
     args = parser.parse_args(argv)
-    sites = discover_sites()
+    sites = discover_sites(realsites=args.realsites)
     if args.site:
         unknown = set(args.site) - {s.slug for s in sites}
         if unknown:

@@ -125,3 +125,35 @@ def test_the_bandit_moves_a_crawl_off_a_route_that_starts_failing(
     # The evidence that HTTP fails at this site reached the breaker hook, once.
     assert [(site, route) for site, route, _ in reported] == [(demo_world.sites[SITE], "http")]
     assert "succeeds" in reported[0][2]
+
+
+def test_a_page_that_times_out_is_not_retried_in_the_browser(
+    demo_world: Any, tmp_path: Path
+) -> None:
+    # heatherly serves a page slower than the fetch timeout (a tarpit): a timeout says nothing
+    # sure about the route, and a retry in Chromium would cost a second timeout
+    store = CoordinationStore(f"sqlite:///{tmp_path / 'coord.db'}")
+    try:
+        allowed = demo_world.allowed_hosts
+        run_crawl(
+            crawl_id="tarpit",
+            seeds=[demo_world.sites["heatherly"] + "/"],
+            topic="smart thermostats",
+            store=store,
+            http=HttpFetcher(
+                timeout_s=2.0, allowed_domains=allowed, allow_private_hosts=["127.0.0.1"]
+            ),
+            browser=BrowserFetcher(
+                timeout_s=5.0, allowed_domains=allowed, allow_private_hosts=["127.0.0.1"]
+            ),
+            router=BanditRouter(),
+            recorder=ActionRecorder(),
+            max_pages=60,
+            max_depth=4,
+            batch_size=2,
+        )
+        att = _attempts(store, "tarpit")
+    finally:
+        store.dispose()
+    slow = att[att["url"].str.endswith("/stock/live-availability")]
+    assert [(r.route, r.outcome) for r in slow.itertuples()] == [("http", "timeout")]
