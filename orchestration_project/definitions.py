@@ -11,6 +11,7 @@ import assets.market_research
 import assets.operations
 import assets.optimization
 import sensors.operations
+import sensors.optimization
 from resources.environment import build_resources
 
 DOMAINS = [
@@ -19,6 +20,7 @@ DOMAINS = [
     assets.canary.defs,
     assets.optimization.defs,
     sensors.operations.defs,
+    sensors.optimization.defs,
 ]
 
 defs = dg.Definitions.merge(*DOMAINS, dg.Definitions(resources=build_resources()))

@@ -222,6 +222,9 @@ def route_model_promotion(
                     "histories": site_histories(
                         route_training_set.sort_values("attempted_at", kind="stable")
                     ),
+                    # the drift sensor judges the model on attempts after this moment
+                    "trained_until": str(route_training_set["attempted_at"].max()),
+                    "held_out_error": 1.0 - ev.accuracy,
                 },
                 signature=signature,
             )

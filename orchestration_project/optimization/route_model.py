@@ -25,6 +25,7 @@ __all__ = [
     "MIN_ROWS",
     "MODEL_NAME",
     "Challenger",
+    "decision_errors",
     "model_prior",
     "site_histories",
     "train_challenger",
@@ -111,3 +112,17 @@ def model_prior(
         return cache[key]
 
     return prior
+
+
+def decision_errors(model: Any, rows: pd.DataFrame) -> tuple[int, float]:
+    """How often the model's call (success when its predicted probability is at least 0.5)
+    disagreed with what happened, on training ``rows`` it did not see.
+
+    Returns:
+        ``(n, share wrong)``; ``(0, 0.0)`` without rows.
+    """
+    if not len(rows):
+        return 0, 0.0
+    p = model.predict_proba(rows[FEATURES])[:, 1]
+    wrong = (p >= 0.5).astype(int) != rows["success"].astype(int).to_numpy()
+    return len(rows), float(wrong.mean())
