@@ -153,7 +153,7 @@ def _mention(row: Any, extra: dict[str, Any]) -> _Mention:
     value = row.value_num if row.attribute == "price" else None
     amount = None if value is None or pd.isna(value) else float(value)
     source = extra.get("name_source") or (
-        "structured" if row.method in ("jsonld", "microdata", "rdfa") else "text"
+        "structured" if row.method in ("jsonld", "microdata", "rdfa", "microformat") else "text"
     )
     return _Mention(
         row=row.Index,

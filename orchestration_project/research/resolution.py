@@ -51,7 +51,7 @@ SOURCE_KIND_BY_PAGE = {
 }
 """The claim source kind of a fact found in the DOM of a page of this kind."""
 
-STRUCTURED_METHODS = ("jsonld", "microdata", "rdfa")
+STRUCTURED_METHODS = ("jsonld", "microdata", "rdfa", "microformat")
 """Extraction methods whose facts count as structured data, wherever the page."""
 
 SET_VALUED = ("feature", REVIEW_TEXT)

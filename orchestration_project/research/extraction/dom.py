@@ -22,6 +22,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from orchestration_project.research.extraction.facts import norm_space
+from orchestration_project.research.extraction.prices import find_prices
 
 __all__ = [
     "BLOCK_TAGS",
@@ -313,6 +314,27 @@ def _is_ad_container(el: HtmlElement) -> bool:
     return any(a.startswith("data-ad-") or a in ("data-ad", "data-ad-slot") for a in el.attrib)
 
 
+def _show_selected_options(doc: HtmlElement) -> None:
+    """Replace a ``<select>`` whose shown option states a price by that option's text: the
+    selected option, else the first ("Med : $24.95" on a shop whose only price is in the size
+    selector). Other selects (a quantity list, a country list, a review form's star choice)
+    hold input values, not facts, and are dropped with the rest of the form controls."""
+    for sel in list(doc.iter("select")):
+        parent = sel.getparent()
+        if parent is None:
+            continue
+        options = [o for o in sel.iter("option")]
+        shown = next((o for o in options if o.get("selected") is not None), None)
+        shown = shown if shown is not None else (options[0] if options else None)
+        text = norm_space(shown.text_content()) if shown is not None else ""
+        if not text or not any(m.price.currency for m in find_prices(text)):
+            continue
+        span = lxml.html.Element("span", {"class": "selected-option"})
+        span.text = text
+        span.tail = sel.tail
+        parent.replace(sel, span)
+
+
 def clean_tree(root: HtmlElement) -> CleanResult:
     """Copy ``root`` without scripts, styles, hidden elements, advertisements and comments.
 
@@ -329,6 +351,7 @@ def clean_tree(root: HtmlElement) -> CleanResult:
     if result.canonical:
         doc.set(CANONICAL_ATTR, result.canonical)
     etree.strip_elements(doc, etree.Comment, etree.ProcessingInstruction, with_tail=False)
+    _show_selected_options(doc)
     for tag in _DROP_TAGS:
         for el in list(doc.iter(tag)):
             if el.getparent() is not None:

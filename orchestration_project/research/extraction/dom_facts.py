@@ -64,6 +64,7 @@ class _Dom(
 
     features_page = False
     docs_page = False
+    structured_listing = False  # structured data names several products: a listing page
 
     def run(self, blog_like: bool) -> DomResult:
         nodes = self.find_price_nodes()
@@ -72,7 +73,9 @@ class _Dom(
         self.tables()
         self.definition_lists()
         self.parallel_columns(nodes)
-        self.product_page(nodes, blog_like)
+        # a page whose structured data lists several products is a listing: its heading is
+        # the listing's title, not a product
+        self.product_page(nodes, blog_like or self.structured_listing)
         subject = self.result.product_page_name or self.subject_hint
         if not self.docs_page or self.result.product_page_name or self.result.card_count:
             # a documentation page's lists of commands and tools are not product features
@@ -97,6 +100,7 @@ def extract_dom(
     features_page: bool = False,
     title: str = "",
     docs_page: bool = False,
+    structured_products: int = 0,
 ) -> DomResult:
     """Run the layout layer on a cleaned document.
 
@@ -114,6 +118,8 @@ def extract_dom(
         title: the document title (finds the main heading of pages without an ``h1``).
         docs_page: the page is documentation or help (code blocks, no product offer): its lists
             give no features unless the layout finds a product on it.
+        structured_products: distinct products the page's structured data names (two or more:
+            a listing, whose main heading names no product).
 
     Returns:
         The facts and layout statistics.
@@ -123,4 +129,5 @@ def extract_dom(
     )
     dom.features_page = features_page
     dom.docs_page = docs_page
+    dom.structured_listing = structured_products >= 2
     return dom.run(blog_like)

@@ -91,6 +91,7 @@ CONFIDENCE: dict[str, float] = {
     "jsonld": 0.95,
     "microdata": 0.93,
     "rdfa": 0.9,
+    "microformat": 0.88,
     "dom_card": 0.85,
     "dom_card_weak": 0.75,
     "dom_product_page": 0.82,
@@ -127,7 +128,8 @@ class ExtractedFact:
         unit: billing unit for prices (``"month"``, ``"year"``...).
         source_url: the page the fact comes from.
         confidence: prior confidence of the layer and layout that produced it.
-        method: ``"jsonld"``, ``"microdata"``, ``"rdfa"``, ``"dom"`` or ``"text"``.
+        method: ``"jsonld"``, ``"microdata"``, ``"rdfa"``, ``"microformat"``, ``"dom"`` or
+            ``"text"``.
         evidence: up to 200 characters of the source text.
         extra: anything else (review count, best rating, author, published date...).
     """

@@ -460,6 +460,7 @@ def extract_page(
         features_page=prelim_kind == "features",
         title=title,
         docs_page=_docs_like(quick, structured),
+        structured_products=len(distinct_structured),
     )
     warnings.extend(dom.warnings)
     names = [*distinct_structured, *dom.names]

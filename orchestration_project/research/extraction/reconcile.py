@@ -29,7 +29,7 @@ from orchestration_project.research.extraction.prices import find_prices
 
 __all__ = ["STRUCTURED", "rating_step", "reconcile_main_product"]
 
-STRUCTURED = frozenset({"jsonld", "microdata", "rdfa"})
+STRUCTURED = frozenset({"jsonld", "microdata", "rdfa", "microformat"})
 """Extraction methods that read structured data."""
 
 _STEPS = (1.0, 0.5, 0.25, 0.1, 0.05, 0.01, 0.001, 0.0001)

@@ -15,11 +15,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import lxml.html
+
 from orchestration_project.research.extraction.facts import (
     CONFIDENCE,
     ExtractedFact,
     make_fact,
     norm_space,
+)
+from orchestration_project.research.extraction.microformats import (
+    ROOT_CLASSES,
+    microformat_products,
 )
 from orchestration_project.research.extraction.prices import parse_amount
 from orchestration_project.research.extraction.structured_nodes import (
@@ -378,4 +384,9 @@ def extract_structured(raw_root: Any, cleaned_html: str, url: str) -> Structured
             _process(data["microdata"], url, "microdata", result)
         if data.get("rdfa"):
             _process(_compact_rdfa(data["rdfa"]), url, "rdfa", result)
+    lowered = cleaned_html.lower()
+    if any(c in lowered for c in ROOT_CLASSES):
+        nodes = microformat_products(lxml.html.fromstring(cleaned_html), url)
+        if nodes:
+            _process(nodes, url, "microformat", result)
     return result

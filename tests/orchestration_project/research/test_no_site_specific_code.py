@@ -5,7 +5,8 @@ This test scans the product code (``orchestration_project/`` except ``demo_world
 ``resources/``, ``assets/``; not tests or benchmarks; Python files and text resources such as
 templates) for:
 
-* the evaluation sites' names and hosts: the slugs of ``benchmarks/realsites/*`` and the hosts
+* the evaluation sites' names and hosts: the slugs of ``benchmarks/realsites/*`` and
+  ``benchmarks/realsites_holdout/*`` and the hosts
   (and their registrable names) of the products' ``source_url``, ``testingground``,
   ``webscraper``, ``amiibo``, the ``pricelist_testingground`` site id, and the demo world's
   brand names (which only ``demo_world/`` may use). Matched case-insensitively as whole words
@@ -40,6 +41,7 @@ BENCH = Path(
     os.environ.get("BENCHMARKS_DIR") or (REPO_ROOT / ".." / "shared" / "benchmarks")
 ).resolve()
 REALSITES = REPO_ROOT / "benchmarks" / "realsites"
+HOLDOUT = REPO_ROOT / "benchmarks" / "realsites_holdout"
 PRODUCT_DIRS = ("orchestration_project", "resources", "assets")
 TEXT_SUFFIXES = {".py", ".j2", ".html", ".yaml", ".yml", ".json", ".toml", ".sql", ".md", ".txt"}
 EXCLUDED_PARTS = {"demo_world", "tests", "benchmarks", "__pycache__"}
@@ -70,7 +72,7 @@ def html_classes(text: str) -> set[str]:
 def evaluation_site_folders() -> dict[str, Path]:
     """The ``site/`` folder of every evaluation site: the shared websites and the realsites."""
     out: dict[str, Path] = {}
-    for parent in (BENCH / "websites", REALSITES):
+    for parent in (BENCH / "websites", REALSITES, HOLDOUT):
         if parent.is_dir():
             for d in sorted(parent.iterdir()):
                 if (d / "site").is_dir():
@@ -128,21 +130,21 @@ def _registrable_label(host: str) -> str:
 def forbidden_names() -> frozenset[str]:
     """Site names and hosts (lower case) the product code must not contain."""
     names: set[str] = set(FIXED_NAMES)
-    if REALSITES.is_dir():
-        for d in REALSITES.iterdir():
-            if not (d / "site").is_dir():
-                continue
-            names.add(d.name.lower())
-            truth = d / "ground_truth" / "products.json"
-            if truth.is_file():
-                for p in json.loads(truth.read_text(encoding="utf-8")):
-                    for key in ("source_url", "url"):
-                        host = urlsplit(str(p.get(key) or "")).hostname
-                        if host:
-                            names.add(host)
-                            label = _registrable_label(host)
-                            if len(label) >= 4:
-                                names.add(label)
+    folders = [d for root in (REALSITES, HOLDOUT) if root.is_dir() for d in root.iterdir()]
+    for d in folders:
+        if not (d / "site").is_dir():
+            continue
+        names.add(d.name.lower())
+        truth = d / "ground_truth" / "products.json"
+        if truth.is_file():
+            for p in json.loads(truth.read_text(encoding="utf-8")):
+                for key in ("source_url", "url"):
+                    host = urlsplit(str(p.get(key) or "")).hostname
+                    if host:
+                        names.add(host)
+                        label = _registrable_label(host)
+                        if len(label) >= 4:
+                            names.add(label)
     from orchestration_project.demo_world.data import SITES
 
     for s in SITES:

@@ -163,3 +163,66 @@ def test_a_price_per_block_or_gigabyte_a_month_is_monthly() -> None:
     assert unit_after(" per block/month", 0)[0] == "month"
     assert unit_after(" per GB / month", 0)[0] == "month"
     assert unit_after(" per user/month", 0)[0] == "month"
+
+
+def test_a_price_shown_only_in_a_size_selector_is_the_products_price() -> None:
+    cards = "".join(
+        f"<div class='Product'><div class='Title'><a href='/p/{i}'>{name}</a></div>"
+        f"<form><select name='sku'>{options}</select>"
+        "<input name='qty' value='1'><span>Qty:</span><select><option>1</option>"
+        "<option>2</option></select><img alt='Buy It' src='b.png'></form></div>"
+        for i, (name, options) in enumerate(
+            [
+                ("Planet Tee", "<option value='M'>Med : $24.95</option>"),
+                (
+                    "Zip Hoodie",
+                    "<option value='S'>Small : $29.95</option>"
+                    "<option value='XXL'>XXL : $31.95</option>",
+                ),
+                (
+                    "Gift Certificate",
+                    "<option>$15</option><option selected>$50</option><option>$100</option>",
+                ),
+            ]
+        )
+    )
+    html = f"<html><head><title>Store</title></head><body><main>{cards}</main></body></html>"
+    products = _products(html, "http://store.test/")
+    assert {k: v[0] for k, v in products.items()} == {
+        "Planet Tee": 24.95,
+        "Zip Hoodie": 29.95,  # the option on screen, not the others
+        "Gift Certificate": 50.0,  # the selected one
+    }
+
+
+def test_hlisting_and_hproduct_microformats_are_structured_data() -> None:
+    items = "".join(
+        f"<li class='result hlisting'><h4><a class='item fn' href='javascript:go()'>{n}</a></h4>"
+        "<h4>Merchant Information</h4><dl><dt>Price:</dt><dd>£46.00</dd><dt>+P&amp;P:</dt>"
+        f"<dd>£1.95</dd></dl><div class='price'><strong class='money'>£{p}</strong> Visit Store"
+        "</div></li>"
+        for n, p in [("Shaping Bodysuit", "47.95"), ("Touch Bodysuit", "80")]
+    )
+    hproduct = (
+        "<div class='hproduct'><span class='brand'>Acme</span> <a class='url fn' href='/p/9'>"
+        "Acme Kettle</a> <span class='price'>$19.99</span></div>"
+    )
+    html = (
+        "<html><head><title>Bodies - Compare prices</title></head><body><h1>Bodies</h1>"
+        f"<ul>{items}</ul>{hproduct}</body></html>"
+    )
+    ex = extract_page(html, "http://compare.test/bodies")
+    prices = {
+        (f.subject, float(f.value), f.currency, f.method)
+        for f in ex.facts
+        if f.attribute == "price" and f.method == "microformat"
+    }
+    assert prices == {
+        ("Shaping Bodysuit", 47.95, "GBP", "microformat"),
+        ("Touch Bodysuit", 80.0, "GBP", "microformat"),
+        ("Acme Kettle", 19.99, "USD", "microformat"),
+    }
+    # the listing's heading is not a product, whatever prices follow it
+    assert "Bodies" not in {f.subject for f in ex.facts if f.kind == "product"}
+    kettle = next(f for f in ex.facts if f.subject == "Acme Kettle" and f.attribute == "price")
+    assert kettle.extra.get("product_url") == "http://compare.test/p/9"
