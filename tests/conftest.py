@@ -117,6 +117,45 @@ def demo_resources(world: Any, data: Path) -> dict[str, Any]:
     return resources
 
 
+def wait_for_http(url: str, proc: subprocess.Popen, *, timeout_s: float, what: str) -> None:
+    """Wait until ``url`` answers 200 while ``proc`` (the server) is alive.
+
+    Raises:
+        RuntimeError: the server exited (with its last stderr) or did not answer in time.
+    """
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            raise RuntimeError(f"{what} exited: {err}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{what} did not come up in {timeout_s:.0f} s")
+
+
+@contextmanager
+def chromium_page(width: int = 1600, height: int = 1000) -> Iterator[Any]:
+    """A page in a headless Chromium (Debian's, through Playwright), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    from resources.fetching import find_chromium
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=find_chromium(),
+            headless=True,
+            args=["--disable-background-networking", "--no-first-run"],
+        )
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
 @contextmanager
 def running_webserver(env: dict[str, str], *, timeout_s: float = 120) -> Iterator[str]:
     """``dagster-webserver`` on a free loopback port over this repository's workspace, with
@@ -132,18 +171,7 @@ def running_webserver(env: dict[str, str], *, timeout_s: float = 120) -> Iterato
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout_s
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()[-2000:])
-            try:
-                if httpx.get(url + "/server_info", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"the webserver did not come up in {timeout_s:.0f} s")
+        wait_for_http(url + "/server_info", proc, timeout_s=timeout_s, what="the webserver")
         yield url
     finally:
         proc.terminate()

@@ -8,19 +8,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pytest
 
 from assets.optimization.assets import optimization_assets
-from resources.fetching import find_chromium
 from resources.tracking import MlflowTracking
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
-from tests.conftest import free_base_port
+from tests.conftest import chromium_page, free_base_port, wait_for_http
 from tests.ml.test_route_success import synthetic_attempts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,18 +49,7 @@ def mlflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()[-2000:])
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("the MLflow UI did not come up in 120 s")
+        wait_for_http(url + "/health", proc, timeout_s=120, what="the MLflow UI")
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -77,15 +63,7 @@ def mlflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_the_mlflow_ui_shows_the_routing_experiment_and_the_models_aliases(
     mlflow_ui: str, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=find_chromium(),
-            headless=True,
-            args=["--disable-background-networking", "--no-first-run"],
-        )
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    with chromium_page() as page:
         page.goto(mlflow_ui + "/#/experiments", timeout=60_000)
         page.get_by_text("routing", exact=True).first.wait_for(timeout=60_000)
         page.get_by_text("routing", exact=True).first.click()
@@ -98,5 +76,4 @@ def test_the_mlflow_ui_shows_the_routing_experiment_and_the_models_aliases(
         page.get_by_text("challenger").first.wait_for(timeout=60_000)
         body = page.inner_text("body")
         page.screenshot(path=str(tmp_path / "model.png"))
-        browser.close()
     assert "Version 1" in body and "Version 2" in body

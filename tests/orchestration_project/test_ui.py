@@ -8,8 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from resources.fetching import find_chromium
-from tests.conftest import running_webserver
+from tests.conftest import chromium_page, running_webserver
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = [
@@ -45,15 +44,7 @@ def test_the_lineage_is_served_by_the_graphql_api(webserver: str) -> None:
 def test_the_asset_graph_page_shows_the_market_research_assets(
     webserver: str, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=find_chromium(),
-            headless=True,
-            args=["--disable-background-networking", "--no-first-run"],
-        )
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    with chromium_page() as page:
         # The group's own lineage page (the global one collapses groups once there are two).
         page.goto(
             webserver + "/locations/orchestration_project/asset-groups/market_research",
@@ -64,7 +55,6 @@ def test_the_asset_graph_page_shows_the_market_research_assets(
             page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "asset_graph.png"))
         body = page.inner_text("body")
-        browser.close()
     for name in ASSETS:
         assert name in body
     assert (tmp_path / "asset_graph.png").stat().st_size > 10_000

@@ -27,9 +27,8 @@ from assets.market_research.assets import market_research_assets
 from orchestration_project.operations.faults import CONNECTION_REFUSED
 from orchestration_project.operations.healing import ROOT_TAG, Healer
 from resources.faults import FaultInjection
-from resources.fetching import find_chromium
 from sensors.operations import remedy_sensor
-from tests.conftest import demo_resources, running_webserver
+from tests.conftest import chromium_page, demo_resources, running_webserver
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(170)]
 
@@ -134,18 +133,8 @@ def webserver(healed: World) -> Iterator[str]:
 
 @pytest.fixture
 def page(webserver: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=find_chromium(),
-            headless=True,
-            args=["--disable-background-networking", "--no-first-run"],
-        )
-        try:
-            yield browser.new_page(viewport={"width": 1600, "height": 1000})
-        finally:
-            browser.close()
+    with chromium_page() as p:
+        yield p
 
 
 def _wait_for_text(page: Any, ok: Callable[[str], bool], timeout_s: float = 45) -> str:
