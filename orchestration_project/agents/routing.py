@@ -136,8 +136,9 @@ class BanditRouter(RuleRouter):
     discounted Thompson-sampling bandit (:class:`ml.bandit.RouteBandit`, one posterior per site
     and route, starting from the rule's preference for cheap HTTP) picks among the routes the
     gate allows: an open circuit breaker removes a route. Every attempt's outcome updates the
-    bandit; when a route's evidence says it fails (posterior mean below ``failing_below`` after
-    ``min_outcomes``), ``on_failing(site, route, reason)`` is called once per site and route,
+    bandit; when a route's evidence says it fails (after ``min_outcomes``, a posterior mean
+    below ``failing_below`` or three failures in a row), ``on_failing(site, route, reason)`` is
+    called once per site and route (again only after the route recovered in between),
     so the caller can open that route's breaker. Every reason names the router's version.
 
     Args:
