@@ -84,12 +84,14 @@ def test_decay_takes_the_prices_and_ratings_away_page_by_page(world) -> None:
 def test_lock_waits_grow_until_a_writer_times_out(tmp_path: Path) -> None:
     wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"), lock_timeout_s=1.5)
     wh.execute("CREATE TABLE t (x INTEGER)")
+    # a ramp of about nine holds: enough growing waits even when a loaded machine starts the
+    # holder late (a 4 s ramp gave three waits under a parallel benchmark)
     holder = grow_warehouse_lock(
-        wh.path, ramp_s=4.0, first_hold_s=0.1, last_hold_s=1.2, gap_s=0.3, final_hold_s=6.0
+        wh.path, ramp_s=8.0, first_hold_s=0.1, last_hold_s=1.2, gap_s=0.3, final_hold_s=6.0
     )
     timed_out = False
     try:
-        deadline = time.monotonic() + 12
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
                 wh.execute("INSERT INTO t VALUES (1)")
@@ -119,6 +121,11 @@ def test_the_sensor_trips_the_breaker_of_a_degrading_site_with_the_baseline_when
     world, tmp_path: Path, capfd
 ) -> None:
     instance = dg.DagsterInstance.ephemeral()
+    # The canary's own breaker must not trip first: on a loaded machine its retries reach the
+    # ramp's 100 % errors three times and open the source's breaker before the sensor runs. The
+    # subject here is what the sensor trips.
+    store = demo_resources(world, tmp_path)["coordination"].store()
+    OpsSettings(store).set("breaker:failure_threshold", 50, reason="test: the sensor trips")
     assert _canary(world, tmp_path, instance)
     world.degrade("klimacraft", ramp_s=3.0, peak_delay_s=0.3, peak_error_rate=1.0)
     time.sleep(2.5)
