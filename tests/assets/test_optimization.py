@@ -19,6 +19,7 @@ from assets.market_research.assets import _route_prior
 from assets.optimization.assets import optimization_assets
 from orchestration_project.agents.coordination import CoordinationStore
 from orchestration_project.optimization.route_model import MODEL_NAME
+from resources.environment import ReportsDir
 from resources.routing import RoutingResource
 from resources.tracking import MlflowTracking
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
@@ -44,6 +45,7 @@ def world(tmp_path: Path) -> dict:
         "warehouse": wh,
         "io_manager": WarehouseIOManager(warehouse=wh),
         "tracking": MlflowTracking(data_dir=str(tmp_path / "data")),
+        "reports_dir": ReportsDir(path=str(tmp_path / "reports")),
     }
 
 
@@ -73,6 +75,15 @@ def test_a_better_challenger_is_promoted_and_one_no_better_is_refused(world: dic
         rows = world["warehouse"].read_table("route_training_set", schema="optimization")
         assert len(rows) == 500 and set(rows["route"]) == {"http", "browser"}
 
+        # the cost report: every attempt at its route's price, against the browser for all
+        report = world["warehouse"].read_table("route_cost_report", schema="optimization")
+        history = synthetic_attempts(500)
+        cost = (history["route"] == "http").sum() * 1.0 + (history["route"] == "browser").sum() * 4
+        assert report.set_index("route")["attempts"].sum() == 500
+        assert report["total_cost"].iloc[0] == pytest.approx(cost)
+        assert report["saving_vs_dearest"].iloc[0] == pytest.approx(1 - cost / (4 * 500))
+        assert Path(world["reports_dir"].path, "optimization", "cost_report.png").stat().st_size
+
     client = tracking.client()
     mv = client.get_model_version_by_alias(MODEL_NAME, "champion")
     run = client.get_run(mv.run_id)
@@ -98,6 +109,7 @@ def test_too_little_history_trains_nothing_and_says_so(tmp_path: Path) -> None:
         "warehouse": wh,
         "io_manager": WarehouseIOManager(warehouse=wh),
         "tracking": MlflowTracking(data_dir=str(tmp_path / "data")),
+        "reports_dir": ReportsDir(path=str(tmp_path / "reports")),
     }
     with dg.instance_for_test() as instance:
         decision = _promote(resources, instance)

@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from assets.optimization.assets import optimization_assets
+from resources.environment import ReportsDir
 from resources.tracking import MlflowTracking
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 from tests.conftest import chromium_page, free_base_port, wait_for_http
@@ -32,6 +33,7 @@ def mlflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "warehouse": wh,
         "io_manager": WarehouseIOManager(warehouse=wh),
         "tracking": MlflowTracking(data_dir=str(data)),
+        "reports_dir": ReportsDir(path=str(data / "reports")),
     }
     with dg.instance_for_test() as instance:
         for _ in range(2):  # a champion, then a challenger that is refused

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.optimization.assets import optimization_assets
+from resources.environment import ReportsDir
 from resources.tracking import MlflowTracking
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 from sensors.optimization import route_model_drift_sensor
@@ -21,6 +22,7 @@ def _resources(tmp_path: Path) -> dict:
         "warehouse": wh,
         "io_manager": WarehouseIOManager(warehouse=wh),
         "tracking": MlflowTracking(data_dir=str(tmp_path / "data")),
+        "reports_dir": ReportsDir(path=str(tmp_path / "reports")),
     }
 
 

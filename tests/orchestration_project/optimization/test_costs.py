@@ -1,0 +1,60 @@
+"""The cost report's arithmetic on a small table worked out by hand."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from orchestration_project.optimization.costs import cost_report
+
+COSTS = {"http": 1.0, "browser": 4.0}
+
+
+def test_cost_per_page_and_fact_by_route_and_the_saving_against_the_dearest_route() -> None:
+    t = pd.Timestamp("2026-12-01", tz="UTC")
+    attempts = pd.DataFrame(
+        [
+            # a: HTTP ok; b: HTTP needed JavaScript, escalated to the browser; c: HTTP 503,
+            # retried in the browser; d: a dead link (HTTP, not found)
+            ("a", "http", "ok", 0),
+            ("b", "http", "ok", 1),
+            ("b", "browser", "ok", 2),
+            ("c", "http", "http_error", 3),
+            ("c", "browser", "ok", 4),
+            ("d", "http", "not_found", 5),
+        ],
+        columns=["url", "route", "outcome", "s"],
+    ).assign(attempted_at=lambda df: t + pd.to_timedelta(df["s"], unit="s"))
+    facts = pd.DataFrame({"source_url": ["a", "a", "a", "b", "b", "c"]})
+    r = cost_report(attempts, facts, COSTS)
+    by = r.by_route.set_index("route")
+    # HTTP: 4 attempts × 1 = 4; it fetched only page a (b's last ok attempt was the browser)
+    assert by.loc["http", ["attempts", "cost", "pages", "facts"]].tolist() == [4, 4.0, 1, 3]
+    assert by.loc["http", "cost_per_page"] == 4.0
+    assert by.loc["http", "cost_per_fact"] == pytest.approx(4 / 3)
+    # browser: 2 attempts × 4 = 8; pages b and c with 2 + 1 facts
+    assert by.loc["browser", ["attempts", "cost", "pages", "facts"]].tolist() == [2, 8.0, 2, 3]
+    assert by.loc["browser", "cost_per_fact"] == pytest.approx(8 / 3)
+    # total 12 against 4 pages × 4 = 16 by the browser alone: 25 % saved
+    assert (r.total_cost, r.counterfactual_cost) == (12.0, 16.0)
+    assert r.saving == pytest.approx(0.25)
+    assert r.facts == 6 and r.cost_per_fact == pytest.approx(2.0)
+
+
+def test_no_history_is_an_empty_report() -> None:
+    r = cost_report(pd.DataFrame(), pd.DataFrame(), COSTS)
+    assert r.by_route.empty and r.saving == 0.0 and r.cost_per_fact is None
+
+
+def test_a_page_crawled_twice_is_paid_twice_in_the_counterfactual() -> None:
+    attempts = pd.DataFrame(
+        {
+            "crawl_id": ["c1", "c2", "c2"],
+            "url": ["a", "a", "a"],
+            "route": ["http", "http", "browser"],
+            "outcome": ["ok", "http_error", "ok"],
+        }
+    )
+    r = cost_report(attempts, pd.DataFrame({"source_url": ["a"]}), COSTS)
+    assert (r.total_cost, r.counterfactual_cost) == (6.0, 8.0)
+    assert r.saving == pytest.approx(0.25)
