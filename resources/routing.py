@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Literal
 from urllib.parse import urlsplit
@@ -13,7 +15,7 @@ from orchestration_project.agents.coordination import CoordinationStore
 from orchestration_project.agents.routing import BanditRouter, RuleRouter, default_bandit
 from orchestration_project.operations.healing.breakers import CircuitBreakers
 
-__all__ = ["RoutingResource", "route_breaker"]
+__all__ = ["BreakerGate", "RoutingResource", "route_breaker"]
 
 
 def route_breaker(route: str, site: str) -> str:
@@ -42,6 +44,9 @@ class RoutingResource(dg.ConfigurableResource):
     discount: float = Field(
         default=0.85, description="forgetting per outcome (1 = remember everything)"
     )
+    breaker_ttl_s: float = Field(
+        default=2.0, description="how long a route's breaker state is reused between reads"
+    )
 
     def router(
         self,
@@ -66,8 +71,52 @@ class RoutingResource(dg.ConfigurableResource):
             discount=self.discount,
         )
         bandit.prior_fn = prior_fn
-        return BanditRouter(
-            bandit=bandit,
-            allowed=lambda site, route: breakers.allow(route_breaker(route, site)),
-            on_failing=lambda site, route, why: breakers.trip(route_breaker(route, site), why),
-        )
+        gate = BreakerGate(breakers, ttl_s=self.breaker_ttl_s)
+
+        def trip(site: str, route: str, why: str) -> None:
+            breakers.trip(route_breaker(route, site), why)
+            gate.forget(site, route)
+
+        return BanditRouter(bandit=bandit, allowed=gate, on_failing=trip)
+
+
+class BreakerGate:
+    """Whether a route's breaker lets calls through, read from the store at most once per
+    ``ttl_s`` per (site, route): a decision is on the crawl's hot path, a breaker read is a
+    database round trip, and a breaker changes state on a scale of minutes.
+
+    Args:
+        breakers: the circuit breakers.
+        ttl_s: how long an answer is reused.
+        clock: monotonic seconds (a test may move it by hand).
+    """
+
+    def __init__(
+        self,
+        breakers: CircuitBreakers,
+        *,
+        ttl_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.breakers = breakers
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, site: str, route: str) -> bool:
+        """Whether ``route`` may be used at ``site`` now."""
+        now = self.clock()
+        with self._lock:
+            hit = self._seen.get((site, route))
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        allowed = self.breakers.allow(route_breaker(route, site))
+        with self._lock:
+            self._seen[(site, route)] = (now, allowed)
+        return allowed
+
+    def forget(self, site: str, route: str) -> None:
+        """Drop the remembered answer (the breaker just changed here)."""
+        with self._lock:
+            self._seen.pop((site, route), None)

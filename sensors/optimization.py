@@ -45,8 +45,10 @@ def route_model_drift_sensor(
         return dg.SkipReason("no fetch history yet")
     attempts = warehouse.read_table("fetch_attempts", schema="market_research")
     since = pd.Timestamp(config.get("trained_until") or "1970-01-01", tz="UTC")
-    at = pd.to_datetime(attempts["attempted_at"], utc=True)
-    rows = training_set(attempts[at > since], DEFAULT_COSTS)
+    # features over the whole history (a row's history features look back past the cut), then
+    # only the rows the champion never saw
+    rows = training_set(attempts, DEFAULT_COSTS)
+    rows = rows[pd.to_datetime(rows["attempted_at"], utc=True) > since]
     n, wrong = decision_errors(model, rows)
     limit = float(config.get("held_out_error", 0.0)) + DRIFT_MARGIN
     summary = (

@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEGRADE = "degrade"
 DECAY = "decay"
@@ -110,3 +112,38 @@ def decay_html(html: str, share: float, *, salt: str) -> str:
 
 
 __all__ = ["DECAY", "DEGRADE", "Degradation", "Ramp", "decay_html"]
+
+
+class SwitchAfterDecisions:
+    """A fetch router wrapper that switches a fault on part-way through a crawl: after ``n``
+    routing decisions about URLs under ``prefix`` it calls ``switch()`` once (e.g. a demo site
+    starts refusing plain-HTTP clients), then keeps delegating to ``router``.
+
+    Attributes:
+        onset: ``time.monotonic()`` when the fault was switched on, or None.
+    """
+
+    def __init__(self, router: Any, prefix: str, n: int, switch: Callable[[], None]) -> None:
+        self.router, self.prefix, self.n, self.switch = router, prefix, n, switch
+        self.escalate = router.escalate
+        self.retry_failed_route = router.retry_failed_route
+        self.seen = 0
+        self.onset: float | None = None
+
+    def choose(self, url: str) -> tuple[str, str]:
+        """The wrapped router's choice; the ``n + 1``-th decision under ``prefix`` first
+        switches the fault on."""
+        if url.startswith(self.prefix):
+            self.seen += 1
+            if self.seen == self.n + 1:
+                self.switch()
+                self.onset = time.monotonic()
+        return self.router.choose(url)
+
+    def observe(self, url: str, *, needs_javascript: bool) -> None:
+        """Delegated."""
+        self.router.observe(url, needs_javascript=needs_javascript)
+
+    def record(self, url: str, route: str, *, ok: bool) -> None:
+        """Delegated."""
+        self.router.record(url, route, ok=ok)

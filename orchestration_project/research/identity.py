@@ -36,6 +36,7 @@ import pandas as pd
 
 from orchestration_project.research.extraction.facts import (
     NAME_SOURCES,
+    STRUCTURED_METHODS,
     is_truncated,
     strip_ellipsis,
 )
@@ -153,7 +154,7 @@ def _mention(row: Any, extra: dict[str, Any]) -> _Mention:
     value = row.value_num if row.attribute == "price" else None
     amount = None if value is None or pd.isna(value) else float(value)
     source = extra.get("name_source") or (
-        "structured" if row.method in ("jsonld", "microdata", "rdfa", "microformat") else "text"
+        "structured" if row.method in STRUCTURED_METHODS else "text"
     )
     return _Mention(
         row=row.Index,

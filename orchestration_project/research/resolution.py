@@ -24,6 +24,7 @@ from orchestration_project.agents.coordination.conflicts import (
 from orchestration_project.agents.coordination.context import SharedContext, VersionConflict
 from orchestration_project.agents.runtime import ActionRecorder, Agent
 from orchestration_project.common.time import aware
+from orchestration_project.research.extraction.facts import STRUCTURED_METHODS
 from orchestration_project.research.fact_rows import REVIEW_TEXT, subject_key
 from orchestration_project.research.identity import fact_extra, resolve_identities
 
@@ -51,8 +52,6 @@ SOURCE_KIND_BY_PAGE = {
 }
 """The claim source kind of a fact found in the DOM of a page of this kind."""
 
-STRUCTURED_METHODS = ("jsonld", "microdata", "rdfa", "microformat")
-"""Extraction methods whose facts count as structured data, wherever the page."""
 
 SET_VALUED = ("feature", REVIEW_TEXT)
 """Attributes with many values per product: aggregated in the matrix, never a conflict."""

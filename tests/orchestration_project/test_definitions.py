@@ -43,6 +43,8 @@ def test_every_job_schedule_and_sensor_resolves() -> None:
     # Incident response runs by default (the issue asks for it).
     assert sensors["incident_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
     assert sensors["remedy_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
+    # the route model retrains early on drift without anyone switching the sensor on
+    assert sensors["route_model_drift_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_the_market_research_lineage() -> None:

@@ -46,3 +46,23 @@ def test_the_bandits_evidence_opens_the_routes_breaker(tmp_path: Path) -> None:
     state = breakers.state(name)
     assert state.state == "open" and "[bandit-ts-v1] http succeeds" in (state.reason or "")
     assert router.choose(f"{SITE}/r")[0] == "browser"
+
+
+def test_the_breaker_gate_reads_the_store_once_per_ttl_and_forgets_on_a_trip(
+    tmp_path: Path,
+) -> None:
+    from resources.routing import BreakerGate
+
+    store = CoordinationStore(f"sqlite:///{tmp_path / 'c.db'}")
+    breakers = CircuitBreakers(store)
+    now = [100.0]
+    gate = BreakerGate(breakers, ttl_s=2.0, clock=lambda: now[0])
+    assert gate(SITE, "http")
+    breakers.trip(route_breaker("http", SITE), "tripped elsewhere")
+    assert gate(SITE, "http")  # the answer read 0 s ago is reused
+    now[0] += 2.5
+    assert not gate(SITE, "http")  # read again after the ttl
+    CircuitBreakers(store).trip(route_breaker("browser", SITE), "by the router")
+    assert gate(SITE, "browser") is False  # never read before: read now
+    gate.forget(SITE, "browser")
+    assert gate(SITE, "browser") is False

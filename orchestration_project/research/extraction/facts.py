@@ -12,6 +12,7 @@ __all__ = [
     "CONFIDENCE",
     "IDENTIFIER_KEYS",
     "NAME_SOURCES",
+    "STRUCTURED_METHODS",
     "ExtractedFact",
     "PageExtraction",
     "dedupe_facts",
@@ -22,6 +23,10 @@ __all__ = [
     "normalize_product_url",
     "strip_ellipsis",
 ]
+
+STRUCTURED_METHODS = ("jsonld", "microdata", "rdfa", "microformat")
+"""Extraction methods that read structured data (schema.org in its three syntaxes, and the
+classic product microformats)."""
 
 IDENTIFIER_KEYS = ("gtin", "sku", "mpn", "item_id", "product_url")
 """Keys of ``ExtractedFact.extra`` that identify a product, strongest first: a GTIN/UPC/EAN, the

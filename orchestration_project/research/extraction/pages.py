@@ -431,7 +431,7 @@ def extract_page(
         warnings.append(f"{clean.ads_removed} advertisement block(s) ignored")
 
     cleaned_html = lxml.html.tostring(clean.root, encoding="unicode")
-    structured: StructuredResult = extract_structured(raw, cleaned_html, url)
+    structured: StructuredResult = extract_structured(raw, cleaned_html, url, clean_root=clean.root)
     published = find_published(raw, clean.root, structured.published)
     currency = page_currency(text)
     quick = _quick_signals(raw)

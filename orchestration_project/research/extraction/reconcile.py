@@ -24,12 +24,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 
-from orchestration_project.research.extraction.facts import ExtractedFact, norm_key
+from orchestration_project.research.extraction.facts import (
+    STRUCTURED_METHODS,
+    ExtractedFact,
+    norm_key,
+)
 from orchestration_project.research.extraction.prices import find_prices
 
 __all__ = ["STRUCTURED", "rating_step", "reconcile_main_product"]
 
-STRUCTURED = frozenset({"jsonld", "microdata", "rdfa", "microformat"})
+STRUCTURED = frozenset(STRUCTURED_METHODS)
 """Extraction methods that read structured data."""
 
 _STEPS = (1.0, 0.5, 0.25, 0.1, 0.05, 0.01, 0.001, 0.0001)
@@ -59,6 +63,16 @@ def _downgrade(f: ExtractedFact, reason: str, **more: object) -> ExtractedFact:
         confidence=round(f.confidence * _DOWNGRADE, 3),
         extra={**f.extra, "superseded": reason, **more},
     )
+
+
+def _rounding_of(f: ExtractedFact, other: ExtractedFact) -> float | None:
+    """The step of ``f``'s rating when it is ``other``'s rating rounded to a coarser grid
+    (4.5 of 4.75, 5 of 4.83), else None."""
+    mine, theirs = float(f.value), float(other.value)
+    step = rating_step(mine)
+    if step > rating_step(theirs) and abs(mine - theirs) <= step / 2 + 1e-9:
+        return step
+    return None
 
 
 def _amount_shown(amount: float, shown: Iterable[float]) -> bool:
@@ -110,24 +124,15 @@ def reconcile_main_product(
                 f = _downgrade(f, reason, not_shown=True)
         elif f.method in STRUCTURED and f.attribute == "rating" and len(shown_ratings) == 1:
             s = shown_ratings[0]
-            mine, theirs = float(f.value), float(s.value)
-            step_mine, step_theirs = rating_step(mine), rating_step(theirs)
-            if (
-                _same_product(f, s)
-                and step_mine > step_theirs
-                and abs(mine - theirs) <= step_mine / 2 + 1e-9
-            ):
-                f = _downgrade(f, f"rounded to steps of {step_mine}; the page shows {theirs}")
+            if _same_product(f, s) and (step := _rounding_of(f, s)):
+                f = _downgrade(f, f"rounded to steps of {step}; the page shows {s.value}")
         elif f in shown_ratings and f.method not in STRUCTURED:
             declared = [
                 g
                 for g in facts
                 if g.method in STRUCTURED and g.attribute == "rating" and _same_product(g, f)
             ]
-            if len(declared) == 1:
-                mine, theirs = float(f.value), float(declared[0].value)
-                step_mine, step_theirs = rating_step(mine), rating_step(theirs)
-                if step_mine > step_theirs and abs(mine - theirs) <= step_mine / 2 + 1e-9:
-                    f = _downgrade(f, f"rounded to steps of {step_mine}; the data says {theirs}")
+            if len(declared) == 1 and (step := _rounding_of(f, declared[0])):
+                f = _downgrade(f, f"rounded to steps of {step}; the data says {declared[0].value}")
         out.append(f)
     return out

@@ -350,7 +350,9 @@ def _process(roots: list[Any], url: str, method: str, result: StructuredResult) 
                     )
 
 
-def extract_structured(raw_root: Any, cleaned_html: str, url: str) -> StructuredResult:
+def extract_structured(
+    raw_root: Any, cleaned_html: str, url: str, *, clean_root: Any = None
+) -> StructuredResult:
     """Run the structured-data layer.
 
     Args:
@@ -358,6 +360,8 @@ def extract_structured(raw_root: Any, cleaned_html: str, url: str) -> Structured
         cleaned_html: the cleaned document as HTML (microdata/RDFa are read from it, so hidden
             markup is ignored).
         url: the page URL (base for relative IRIs).
+        clean_root: the cleaned document as a tree, when the caller has it (microformats are
+            read from it; otherwise ``cleaned_html`` is parsed for them).
 
     Returns:
         Facts and page-level hints (product names, article date, types seen).
@@ -386,7 +390,8 @@ def extract_structured(raw_root: Any, cleaned_html: str, url: str) -> Structured
             _process(_compact_rdfa(data["rdfa"]), url, "rdfa", result)
     lowered = cleaned_html.lower()
     if any(c in lowered for c in ROOT_CLASSES):
-        nodes = microformat_products(lxml.html.fromstring(cleaned_html), url)
+        tree = clean_root if clean_root is not None else lxml.html.fromstring(cleaned_html)
+        nodes = microformat_products(tree, url)
         if nodes:
             _process(nodes, url, "microformat", result)
     return result

@@ -10,6 +10,7 @@ Real parts: the demo world's HTTP servers, httpx, Chromium through Playwright, S
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from orchestration_project.agents.coordination import CoordinationStore
 from orchestration_project.agents.routing import BanditRouter, RuleRouter
 from orchestration_project.agents.runtime import ActionRecorder
+from orchestration_project.demo_world.scenarios import SwitchAfterDecisions
 from orchestration_project.research.crawler import crawled_pages, fetch_attempts, run_crawl
 from resources.fetching import BrowserFetcher, HttpFetcher
 
@@ -26,25 +28,10 @@ SITE = "klimacraft"  # a site whose pages need no JavaScript: HTTP is the rule's
 FAULT_AFTER = 4  # routing decisions before the site blocks non-browsers
 
 
-class _FaultAfter:
-    """A router wrapper that switches the fault on after ``n`` decisions (part-way)."""
-
-    def __init__(self, router: RuleRouter, world: Any, n: int) -> None:
-        self.router, self.world, self.n, self.decisions = router, world, n, 0
-        self.escalate = router.escalate
-        self.retry_failed_route = router.retry_failed_route
-
-    def choose(self, url: str) -> tuple[str, str]:
-        self.decisions += 1
-        if self.decisions == self.n + 1:
-            self.world.set_faults(SITE, block_non_browsers=True)
-        return self.router.choose(url)
-
-    def observe(self, url: str, *, needs_javascript: bool) -> None:
-        self.router.observe(url, needs_javascript=needs_javascript)
-
-    def record(self, url: str, route: str, *, ok: bool) -> None:
-        self.router.record(url, route, ok=ok)
+def _fault_after(router: RuleRouter, world: Any) -> SwitchAfterDecisions:
+    """``router``, with the site blocking non-browsers from its ``FAULT_AFTER + 1``-th decision."""
+    block = partial(world.set_faults, SITE, block_non_browsers=True)
+    return SwitchAfterDecisions(router, world.sites[SITE], FAULT_AFTER, block)
 
 
 def _crawl(world: Any, store: CoordinationStore, crawl_id: str, router: Any) -> None:
@@ -93,9 +80,9 @@ def test_the_bandit_moves_a_crawl_off_a_route_that_starts_failing(
 
         reported: list[tuple[str, str, str]] = []
         bandit = BanditRouter(on_failing=lambda *a: reported.append(a))
-        _crawl(demo_world, store, "bandit", _FaultAfter(bandit, demo_world, FAULT_AFTER))
+        _crawl(demo_world, store, "bandit", _fault_after(bandit, demo_world))
         demo_world.clear_faults()
-        _crawl(demo_world, store, "rule", _FaultAfter(RuleRouter(), demo_world, FAULT_AFTER))
+        _crawl(demo_world, store, "rule", _fault_after(RuleRouter(), demo_world))
     finally:
         demo_world.clear_faults()
         store.dispose()
