@@ -2,6 +2,7 @@
 
 python -m orchestration_project demo     # materialise every market research asset
 python -m orchestration_project world    # serve the demo world until Ctrl-C
+python -m orchestration_project capacity show|revert [--change ID | --pool NAME]
 """
 
 from __future__ import annotations
@@ -202,6 +203,47 @@ def run_world(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_capacity(args: argparse.Namespace) -> int:
+    """Show the pool limits and their change log, or revert a change (the latest of a pool,
+    or one by id), on the project's Dagster instance."""
+    import dagster as dg
+
+    from orchestration_project.agents.coordination.store import CoordinationStore
+    from orchestration_project.optimization.capacity import CapacityError, PoolAllocator
+    from resources.environment import build_resources
+
+    prepare_dagster_home()
+    url = build_resources()["coordination"].url
+    store = CoordinationStore(url.get_value() if isinstance(url, dg.EnvVar) else url)
+    with dg.DagsterInstance.get() as instance:
+        allocator = PoolAllocator(instance.event_log_storage, store)
+        if args.action == "revert":
+            if args.change is None and args.pool is None:
+                _print("capacity revert needs --change ID or --pool NAME")
+                return 2
+            try:
+                change = allocator.revert(args.change, pool=args.pool)
+            except CapacityError as exc:
+                _print(f"capacity: {exc}")
+                return 1
+            _print(
+                f"pool {change.pool}: {change.before.limit} -> {change.after} "
+                f"(change {change.change_id}: {change.reason})"
+            )
+            return 0
+        for pool, state in sorted(allocator.limits().items()):
+            _print(
+                f"{pool:>20}: {state.limit}{' (instance default)' if state.from_default else ''}"
+            )
+        log = allocator.history()
+        if len(log):
+            cols = ["change_id", "at", "pool", "previous_limit", "new_limit", "kind", "reason"]
+            _print(log[cols].head(20).to_string(index=False))
+        else:
+            _print("no capacity changes recorded")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="orchestration_project")
@@ -212,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument(
         "--base-port", type=int, default=int(os.environ.get("DEMO_WORLD_BASE_PORT", "8701"))
     )
+    c = sub.add_parser("capacity", help="show pool limits and their changes, or revert one")
+    c.add_argument("action", choices=["show", "revert"])
+    c.add_argument("--change", type=int, default=None, help="the change id to revert")
+    c.add_argument("--pool", default=None, help="revert the latest change of this pool")
     args = parser.parse_args(argv)
-    return {"demo": run_demo, "world": run_world}[args.command](args)
+    return {"demo": run_demo, "world": run_world, "capacity": run_capacity}[args.command](args)
 
 
 if __name__ == "__main__":
