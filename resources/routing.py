@@ -59,7 +59,8 @@ class RoutingResource(dg.ConfigurableResource):
         Args:
             store: the coordination store (circuit breakers).
             prior_fn: the bandit's prior per (site, route), e.g. from the route model
-                ``route_success@champion``; None: the rule's priors.
+                ``route_success@champion``; None: the rule's priors. Its ``label`` attribute,
+                if any (``route_success/v3``), joins the router's name in every reason.
         """
         if self.strategy == "rule":
             return RuleRouter()
@@ -77,7 +78,11 @@ class RoutingResource(dg.ConfigurableResource):
             breakers.trip(route_breaker(route, site), why)
             gate.forget(site, route)
 
-        return BanditRouter(bandit=bandit, allowed=gate, on_failing=trip)
+        router = BanditRouter(bandit=bandit, allowed=gate, on_failing=trip)
+        label = getattr(prior_fn, "label", None)  # e.g. route_success/v3: the model in use
+        if label:
+            router.name = f"{BanditRouter.name}+{label}"  # every decision's reason names it
+        return router
 
 
 class BreakerGate:

@@ -249,8 +249,12 @@ def _route_prior(tracking: MlflowTracking, context: dg.AssetExecutionContext) ->
             "the fetch router falls back to the rule's priors"
         )
         return None
-    context.log.info(f"fetch router prior: {ROUTE_MODEL}@champion")
-    return model_prior(model, model_config.get("histories"))
+    version = tracking.alias_version(ROUTE_MODEL, "champion")
+    label = f"{ROUTE_MODEL}/v{version}" if version else f"{ROUTE_MODEL}@champion"
+    context.log.info(f"fetch router prior: {label}")
+    prior = model_prior(model, model_config.get("histories"))
+    prior.label = label  # type: ignore[attr-defined]  # named in every routing decision
+    return prior
 
 
 # ---------------------------------------------------------------------------------------------

@@ -282,8 +282,9 @@ def route_model_promotion(
     metadata=in_schema(GROUP),
 )
 def route_cost_report(warehouse: Warehouse, reports_dir: ReportsDir) -> dg.Output[pd.DataFrame]:
-    """What fetching cost per page and per accepted fact, by route (HTTP = 1, browser = 4 per
-    attempt, escalations and retries included), and the saving against fetching every page
+    """What fetching cost per page, per accepted fact and per report, by route (HTTP = 1,
+    browser = 4 per attempt, escalations and retries included) and by the router version that
+    decided (in the metadata), and the saving against fetching every page
     once by the most expensive route, from the platform's own fetch history; with a chart
     (``reports/optimization/cost_report.png``)."""
     attempts = _attempts(warehouse)
@@ -318,6 +319,13 @@ def route_cost_report(warehouse: Warehouse, reports_dir: ReportsDir) -> dg.Outpu
             "accepted_facts": report.facts,
             "cost_per_fact": report.cost_per_fact if report.cost_per_fact is not None else "n/a",
             "by_route": dg.MetadataValue.md(report.by_route.round(3).to_markdown(index=False)),
+            "by_router_version": dg.MetadataValue.md(
+                report.by_router.round(3).to_markdown(index=False)
+            ),
+            "reports": report.reports,
+            "cost_per_report": report.cost_per_report
+            if report.cost_per_report is not None
+            else "n/a",
             "chart": dg.MetadataValue.path(str(chart)),
         },
     )

@@ -123,7 +123,7 @@ class PoolAllocator:
         out: list[Change] = []
         for r in recs:
             before = self.state(r.name)
-            if before.limit == r.limit and not before.from_default:
+            if before.limit == r.limit:  # already there (explicitly or by default)
                 out.append(Change(r.name, before, r.limit, False, r.reason))
                 continue
             self.storage.set_concurrency_slots(r.name, r.limit)

@@ -8,6 +8,11 @@ route's price (:data:`orchestration_project.optimization.route_model.DEFAULT_COS
 of one plain-HTTP fetch). A page's facts are credited to the route of the attempt that fetched
 it (its last ``ok`` attempt).
 
+By model: every attempt's reason starts with the name and version of the router that decided
+it (``[bandit v1 +route_success@champion] …``), so the same table is also given per router
+version. Per report: every crawl feeds one market report, so the cost per report is the total
+over the number of crawls.
+
 The saving is ``1 − actual cost / counterfactual cost``, the counterfactual being one fetch per
 page attempted in each crawl, every one by the most expensive route (no escalations, no retries
 needed).
@@ -16,7 +21,7 @@ needed).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -35,6 +40,10 @@ class CostReport:
         saving: ``1 − total_cost / counterfactual_cost`` (0 without history).
         facts: accepted facts credited to a fetched page.
         cost_per_fact: ``total_cost / facts`` (None without facts).
+        by_router: the ``by_route`` columns per router version (``router`` instead of
+            ``route``; "unrecorded" for attempts whose reason names none).
+        reports: crawls in the history (one market report each).
+        cost_per_report: ``total_cost / reports`` (None without crawls).
     """
 
     by_route: pd.DataFrame
@@ -43,6 +52,33 @@ class CostReport:
     saving: float
     facts: int
     cost_per_fact: float | None
+    by_router: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reports: int = 0
+    cost_per_report: float | None = None
+
+
+_ROUTER = r"^\[([^\]]+)\]"  # "[router name and version] reason"
+_COLS = ["attempts", "cost", "pages", "facts", "cost_per_page", "cost_per_fact"]
+
+
+def _table(a: pd.DataFrame, ok: pd.DataFrame, key: str) -> pd.DataFrame:
+    rows = []
+    for value, g in a.groupby(key, sort=True):
+        fetched = ok[ok[key] == value]
+        cost = float(g["cost"].sum())
+        n_facts = int(fetched["facts"].sum())
+        rows.append(
+            {
+                key: value,
+                "attempts": len(g),
+                "cost": cost,
+                "pages": len(fetched),
+                "facts": n_facts,
+                "cost_per_page": cost / len(fetched) if len(fetched) else None,
+                "cost_per_fact": cost / n_facts if n_facts else None,
+            }
+        )
+    return pd.DataFrame(rows, columns=[key, *_COLS])
 
 
 def cost_report(
@@ -59,33 +95,18 @@ def cost_report(
     Returns:
         The report.
     """
-    cols = ["route", "attempts", "cost", "pages", "facts", "cost_per_page", "cost_per_fact"]
     if not len(attempts):
-        empty = pd.DataFrame(columns=cols)
-        return CostReport(empty, 0.0, 0.0, 0.0, 0, None)
+        empty = pd.DataFrame(columns=["route", *_COLS])
+        return CostReport(empty, 0.0, 0.0, 0.0, 0, None, pd.DataFrame(columns=["router", *_COLS]))
     a = attempts.copy()
     a["cost"] = a["route"].map(lambda r: float(costs.get(str(r), 0.0)))
+    reason = a["reason"] if "reason" in a.columns else pd.Series("", index=a.index)
+    a["router"] = reason.fillna("").astype(str).str.extract(_ROUTER)[0].fillna("unrecorded")
     if "attempted_at" in a.columns:
         a = a.sort_values("attempted_at", kind="stable")
     ok = a[a["outcome"] == "ok"].drop_duplicates("url", keep="last")
     per_page = facts.groupby("source_url").size() if len(facts) else pd.Series(dtype=int)
     ok = ok.assign(facts=ok["url"].map(per_page).fillna(0).astype(int))
-    rows = []
-    for route, g in a.groupby("route", sort=True):
-        fetched = ok[ok["route"] == route]
-        cost = float(g["cost"].sum())
-        n_facts = int(fetched["facts"].sum())
-        rows.append(
-            {
-                "route": route,
-                "attempts": len(g),
-                "cost": cost,
-                "pages": len(fetched),
-                "facts": n_facts,
-                "cost_per_page": cost / len(fetched) if len(fetched) else None,
-                "cost_per_fact": cost / n_facts if n_facts else None,
-            }
-        )
     total = float(a["cost"].sum())
     dearest = max((float(v) for v in costs.values()), default=0.0)
     # one fetch per page and crawl (a page crawled again is paid again)
@@ -96,11 +117,15 @@ def cost_report(
     )
     counterfactual = dearest * fetches
     n_facts = int(ok["facts"].sum())
+    reports = int(a["crawl_id"].nunique()) if "crawl_id" in a.columns else 1
     return CostReport(
-        by_route=pd.DataFrame(rows, columns=cols),
+        by_route=_table(a, ok, "route"),
         total_cost=total,
         counterfactual_cost=counterfactual,
         saving=1.0 - total / counterfactual if counterfactual else 0.0,
         facts=n_facts,
         cost_per_fact=total / n_facts if n_facts else None,
+        by_router=_table(a, ok, "router"),
+        reports=reports,
+        cost_per_report=total / reports if reports else None,
     )

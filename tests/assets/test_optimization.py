@@ -121,8 +121,9 @@ def test_crawls_use_the_champion_as_the_routers_prior(world: dict, tmp_path: Pat
         _promote(world, instance)
     log = _Log()
     prior = _route_prior(world["tracking"], SimpleNamespace(log=log))
+    version = world["tracking"].alias_version(MODEL_NAME, "champion")
     assert prior is not None and log.lines == [
-        ("info", f"fetch router prior: {MODEL_NAME}@champion")
+        ("info", f"fetch router prior: {MODEL_NAME}/v{version}")
     ]
     a_bad, b_bad = prior("http://bad.example", "http")
     a_good, b_good = prior("http://good.example", "http")
@@ -132,7 +133,10 @@ def test_crawls_use_the_champion_as_the_routers_prior(world: dict, tmp_path: Pat
     )
     first = [router.choose(f"http://bad.example/p/{i}")[0] for i in range(30)]
     assert first.count("browser") >= 20  # the model already knows HTTP fails there
-    assert router.choose("http://good.example/p/1")[0] == "http"
+    route, why = router.choose("http://good.example/p/1")
+    assert route == "http"
+    # every decision names the model version that made it, for the next training run
+    assert why.startswith(f"[bandit-ts-v1+{MODEL_NAME}/v{version}] ")
 
 
 def test_without_a_registry_crawls_start_from_the_rules_priors(tmp_path: Path) -> None:

@@ -58,3 +58,41 @@ def test_a_page_crawled_twice_is_paid_twice_in_the_counterfactual() -> None:
     r = cost_report(attempts, pd.DataFrame({"source_url": ["a"]}), COSTS)
     assert (r.total_cost, r.counterfactual_cost) == (6.0, 8.0)
     assert r.saving == pytest.approx(0.25)
+
+
+def test_cost_by_router_version_and_per_report() -> None:
+    # Two crawls (two reports): one routed by the rule, one by the bandit with the champion's
+    # prior. The reason's "[...]" prefix names the router version that decided each attempt.
+    attempts = pd.DataFrame(
+        {
+            "crawl_id": ["c1", "c1", "c2", "c2", "c2"],
+            "url": ["a", "b", "a", "b", "b"],
+            "route": ["http", "http", "http", "http", "browser"],
+            "outcome": ["ok", "ok", "ok", "http_error", "ok"],
+            "reason": [
+                "[rule-http-first-v1] HTTP first",
+                "[rule-http-first-v1] HTTP first",
+                "[bandit-ts-v1+route_success/v2] http 0.91",
+                "[bandit-ts-v1+route_success/v2] http 0.88",
+                "[bandit-ts-v1+route_success/v2] retry: HTTP route failed (503)",
+            ],
+            "attempted_at": pd.date_range("2026-12-01", periods=5, freq="s", tz="UTC"),
+        }
+    )
+    facts = pd.DataFrame({"source_url": ["a", "b", "b"]})
+    r = cost_report(attempts, facts, COSTS)
+    by = r.by_router.set_index("router")
+    # the rule: 2 HTTP attempts = 2; it fetched nothing last (the bandit re-fetched a and b)
+    assert by.loc["rule-http-first-v1", ["attempts", "cost", "pages"]].tolist() == [2, 2.0, 0]
+    # the bandit: 1 + 1 + 4 = 6 for pages a (1 fact) and b (2 facts): 2 per fact
+    bandit = by.loc["bandit-ts-v1+route_success/v2"]
+    assert bandit[["attempts", "cost", "pages", "facts"]].tolist() == [3, 6.0, 2, 3]
+    assert bandit["cost_per_fact"] == pytest.approx(2.0)
+    assert (r.reports, r.cost_per_report) == (2, 4.0)  # 8 over two crawls
+
+
+def test_attempts_without_a_reason_are_unrecorded_not_dropped() -> None:
+    attempts = pd.DataFrame({"url": ["a"], "route": ["http"], "outcome": ["ok"]})
+    r = cost_report(attempts, pd.DataFrame({"source_url": ["a"]}), COSTS)
+    assert r.by_router["router"].tolist() == ["unrecorded"] and r.by_router["cost"].sum() == 1.0
+    assert (r.reports, r.cost_per_report) == (1, 1.0)
