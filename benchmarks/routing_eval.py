@@ -19,7 +19,8 @@ inner CV on each training fold; everything else fixed). Metrics (:mod:`ml.routin
 APGR, CPT(50%), CPT(80%), mean and worst fold. Then: what :func:`ml.routing.decide` does at a
 few willingness-to-pay values (pooled out-of-fold scores of the random folds), single-decision
 latency of :meth:`ml.routing.TextRouter.score_one` (p50/p99, median of 3 rounds) and batch
-throughput of :meth:`ml.routing.TextRouter.score`.
+throughput of :meth:`ml.routing.TextRouter.score`, and the decision latency of
+:class:`resources.language.TieredLanguageEngine` on page-sized inputs (model loading excluded).
 
 Usage: ``uv run python benchmarks/routing_eval.py [--json PATH]``
 """
@@ -164,6 +165,48 @@ def latency(router: TextRouter, prompts: Sequence[str]) -> dict[str, float]:
     }
 
 
+PAGE_CHARS = 3000  # a typical page handed to the tiered engine's summarize()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pages_of(text: str, n: int = 2000, seed: int = SEED) -> list[str]:
+    """``n`` page-sized (:data:`PAGE_CHARS`) slices of ``text`` at random offsets."""
+    starts = np.random.default_rng(seed).integers(0, max(len(text) - PAGE_CHARS, 1), n)
+    return [text[i : i + PAGE_CHARS] for i in starts]
+
+
+def tiered_latency(router: TextRouter, pages: Sequence[str]) -> dict[str, float]:
+    """Decision latency (µs) of :class:`resources.language.TieredLanguageEngine` on ``pages``:
+    the router's score of the text's scored head and the price threshold, without the engine
+    call and without model loading (the router is handed to the engine as if loaded from the
+    registry); median over rounds of p50 and p99."""
+    from resources.language import OfflineLanguageEngine, OpenAIChatEngine, TieredLanguageEngine
+
+    engine = TieredLanguageEngine(
+        offline=OfflineLanguageEngine(),
+        llm=OpenAIChatEngine(base_url="http://127.0.0.1:9", api_key="never-called"),
+    )
+    engine._router = (router, "routing_eval")  # as loaded once per run; loading not timed
+    for page in pages[:200]:  # warm up
+        engine.decide_tier(page)
+    p50s, p99s = [], []
+    clock = time.perf_counter_ns
+    for _ in range(LATENCY_ROUNDS):
+        ns = np.empty(len(pages))
+        for i, page in enumerate(pages):
+            t0 = clock()
+            engine.decide_tier(page)
+            ns[i] = clock() - t0
+        p50s.append(float(np.percentile(ns, 50)) / 1e3)
+        p99s.append(float(np.percentile(ns, 99)) / 1e3)
+    return {
+        "n": len(pages),
+        "p50_us": statistics.median(p50s),
+        "p99_us": statistics.median(p99s),
+        "scored_chars": engine.max_scoring_chars,
+    }
+
+
 def throughput(fn: Callable[[Sequence[str]], Any], prompts: Sequence[str]) -> float:
     """Prompts per second of the batch path (median of 3 runs)."""
     rates = []
@@ -263,6 +306,12 @@ def main() -> None:
     )
     lat_short = latency(router, short)
     lat_all = latency(router, held_out)
+    docs = [ROOT / "README.md", *sorted((ROOT / "benchmarks").glob("*/README.md"))]
+    prose = "\n\n".join(p.read_text() for p in docs)
+    lat_tiered = {
+        "prose": tiered_latency(router, pages_of(prose)),
+        "mmlu": tiered_latency(router, pages_of("\n\n".join(held_out))),
+    }
     batch = throughput(router.score, held_out)
     single = throughput(lambda ps: [router.score_one(p) for p in ps], held_out)
     same = np.max(
@@ -284,6 +333,15 @@ def main() -> None:
         f"{single:,.0f} prompts/s; max |score - score_one| {same:.1e}; load average {load:.1f}"
     )
     elapsed = time.perf_counter() - t_start
+    for kind, what in (("prose", "README prose"), ("mmlu", "held-out MMLU prompts joined")):
+        lat = lat_tiered[kind]
+        ok_tiered = "within" if lat["p99_us"] <= LATENCY_BUDGET_US else "OVER"
+        print(
+            f"tiered language engine decision, {PAGE_CHARS}-char pages of {what} (first "
+            f"{lat['scored_chars']} chars scored, n={lat['n']}, model loading excluded): "
+            f"p50 {lat['p50_us']:.1f} µs, p99 {lat['p99_us']:.1f} µs ({ok_tiered} the "
+            f"{LATENCY_BUDGET_US:g} µs budget)"
+        )
     print(f"total time {elapsed:.0f}s")
 
     if args.json:
@@ -298,6 +356,7 @@ def main() -> None:
             "decide": {"costs": costs, "rows": decisions},
             "latency_short": lat_short,
             "latency_all": lat_all,
+            "latency_tiered_engine": lat_tiered,
             "batch_prompts_per_s": batch,
             "single_prompts_per_s": single,
             "seconds": elapsed,

@@ -5,6 +5,22 @@ project data folder, the bundled demo world on loopback, the offline language en
 ``production``: PostgreSQL warehouse and coordination store, real sites from configuration,
 an OpenAI-compatible endpoint, optionally a remote browser over CDP. Secrets are ``EnvVar``s,
 read at run time and never shown. No asset looks at the environment; they only see resources.
+
+The language engine (``language``) is chosen by ``LANGUAGE_TIERS``:
+
+* ``offline`` (the local default): ``OfflineLanguageEngine`` only.
+* ``routed`` (the production default): ``TieredLanguageEngine``, the offline engine as the weak
+  tier and an ``OpenAIChatEngine`` as the strong tier, bought per summary or report when the
+  tier router (``llm_router@champion`` in the ``tracking`` registry, else the length rule)
+  expects it to be worth ``LANGUAGE_WILLINGNESS_TO_PAY`` USD per better answer (default 0.0025)
+  against ``LANGUAGE_LLM_COST_USD`` per call (default 0.0005). Locally the LLM tier exists only
+  when ``OPENAI_BASE_URL`` names an endpoint (a local server needs no key; a key is read from
+  ``OPENAI_API_KEY`` when set); without it every call stays offline ("no LLM tier configured")
+  and no model is loaded. In production the endpoint defaults to OpenAI's and the key is
+  required.
+* ``llm``: ``OpenAIChatEngine`` for every call (production only; the earlier behaviour).
+
+The endpoint's model is ``OPENAI_MODEL`` (default ``gpt-4o-mini``).
 """
 
 from __future__ import annotations
@@ -20,7 +36,7 @@ from resources.alerting import AlertingResource
 from resources.coordination import CoordinationResource
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
-from resources.language import OfflineLanguageEngine, OpenAIChatEngine
+from resources.language import OfflineLanguageEngine, OpenAIChatEngine, TieredLanguageEngine
 from resources.routing import RoutingResource
 from resources.sources import ConfiguredSources, DemoWorldSources
 from resources.tracking import MlflowTracking
@@ -56,6 +72,54 @@ def _csv(name: str) -> list[str]:
     return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
 
 
+LANGUAGE_TIERS = ("offline", "routed", "llm")
+"""The values of ``LANGUAGE_TIERS`` (see the module docstring)."""
+
+
+def _chat_engine(*, key_required: bool) -> OpenAIChatEngine:
+    """The OpenAI-compatible engine from ``OPENAI_BASE_URL``, ``OPENAI_MODEL`` and the
+    ``OPENAI_API_KEY`` secret (an empty key for a local server when none is set and none is
+    required)."""
+    key: Any = (
+        dg.EnvVar("OPENAI_API_KEY") if key_required or os.environ.get("OPENAI_API_KEY") else ""
+    )
+    return OpenAIChatEngine(
+        base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
+        api_key=key,
+    )
+
+
+def language_engine(env: Environment, tracking: MlflowTracking) -> Any:
+    """The ``language`` resource for ``env``, as ``LANGUAGE_TIERS`` selects (see the module
+    docstring); ``tracking`` is the registry the tier router is loaded from.
+
+    Raises:
+        ValueError: ``LANGUAGE_TIERS`` is not one of :data:`LANGUAGE_TIERS`, or is ``llm``
+            locally.
+    """
+    local = env is Environment.LOCAL
+    tiers = os.environ.get("LANGUAGE_TIERS", "offline" if local else "routed").strip().lower()
+    if tiers not in LANGUAGE_TIERS:
+        raise ValueError(f"LANGUAGE_TIERS={tiers!r} is not one of {list(LANGUAGE_TIERS)}")
+    if tiers == "offline":
+        return OfflineLanguageEngine()
+    if tiers == "llm":
+        if local:
+            raise ValueError("LANGUAGE_TIERS=llm is for production; use routed locally")
+        return _chat_engine(key_required=True)
+    llm = None
+    if not local or os.environ.get("OPENAI_BASE_URL"):
+        llm = _chat_engine(key_required=not local)
+    return TieredLanguageEngine(
+        offline=OfflineLanguageEngine(),
+        llm=llm,
+        tracking=tracking,
+        willingness_to_pay=float(os.environ.get("LANGUAGE_WILLINGNESS_TO_PAY", "0.0025")),
+        llm_cost_usd=float(os.environ.get("LANGUAGE_LLM_COST_USD", "0.0005")),
+    )
+
+
 def local_resources(
     *, data: Path | None = None, demo_base_port: int | None = None
 ) -> dict[str, Any]:
@@ -69,20 +133,21 @@ def local_resources(
         path=str(data / "warehouse.duckdb"),
         lock_timeout_s=float(os.environ.get("WAREHOUSE_LOCK_TIMEOUT_S", "60")),
     )
+    tracking = MlflowTracking(data_dir=str(data))
     return {
         "warehouse": warehouse,
         "io_manager": WarehouseIOManager(warehouse=warehouse),
         "coordination": CoordinationResource(url=f"sqlite:///{data / 'coordination.db'}"),
         "http": HttpFetcher(allowed_domains=allowed, allow_private_hosts=loopback),
         "browser": BrowserFetcher(allowed_domains=allowed, allow_private_hosts=loopback),
-        "language": OfflineLanguageEngine(),
+        "language": language_engine(Environment.LOCAL, tracking),
         "market_sources": sources,
         "reports_dir": ReportsDir(path=str(data / "reports")),
         "alerting": AlertingResource(
             file_path=str(data / "alerts.jsonl"),
             webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
         ),
-        "tracking": MlflowTracking(data_dir=str(data)),
+        "tracking": tracking,
         "routing": RoutingResource(strategy=os.environ.get("ROUTING_STRATEGY", "bandit")),
         "faults": FaultInjection(
             step_fault_rate=float(os.environ.get("FAULT_STEP_RATE", "0") or 0),
@@ -96,14 +161,16 @@ def local_resources(
 
 
 def production_resources() -> dict[str, Any]:
-    """Production: PostgreSQL, real sites, an LLM endpoint; secrets from the environment."""
+    """Production: PostgreSQL, real sites, an LLM endpoint behind the tier router; secrets from
+    the environment."""
     allowed = _csv("ALLOWED_DOMAINS")
     warehouse = PostgresWarehouse(url=dg.EnvVar("WAREHOUSE_URL"))
+    tracking = MlflowTracking(
+        tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""),
+        artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT", ""),
+    )
     return {
-        "tracking": MlflowTracking(
-            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""),
-            artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT", ""),
-        ),
+        "tracking": tracking,
         "warehouse": warehouse,
         "io_manager": WarehouseIOManager(warehouse=warehouse),
         "coordination": CoordinationResource(url=dg.EnvVar("COORDINATION_DB_URL")),
@@ -111,11 +178,7 @@ def production_resources() -> dict[str, Any]:
         "browser": BrowserFetcher(
             allowed_domains=allowed, cdp_endpoint=os.environ.get("BROWSER_CDP_ENDPOINT") or None
         ),
-        "language": OpenAIChatEngine(
-            base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
-            api_key=dg.EnvVar("OPENAI_API_KEY"),
-        ),
+        "language": language_engine(Environment.PRODUCTION, tracking),
         "market_sources": ConfiguredSources(
             market_topic=os.environ.get("RESEARCH_TOPIC", "unspecified market"),
             seeds=_csv("RESEARCH_SEED_URLS"),

@@ -188,5 +188,94 @@ class MlflowTracking(dg.ConfigurableResource):
             _CACHE[key] = (model, config)
         return model, config
 
+    def log_pyfunc_model(
+        self,
+        *,
+        loader_module: str,
+        data_path: str | Path,
+        registered_name: str,
+        alias: str = "champion",
+        config: Mapping[str, Any] | None = None,
+        signature: Any = None,
+        input_example: Any = None,
+        pip_requirements: list[str] | None = None,
+    ) -> str:
+        """Log a model that is not a scikit-learn estimator as an MLflow pyfunc in the active
+        run, register it and point ``alias`` at the new version.
+
+        The model is a folder of files (``data_path``) and an importable ``loader_module``
+        whose ``_load_pyfunc(path)`` rebuilds it (MLflow's custom-flavour hook): no class of
+        this project is pickled into MLflow's own files.
+
+        Args:
+            loader_module: Import path of the module with ``_load_pyfunc``.
+            data_path: The model's files, copied into the model's artifacts.
+            registered_name: The registered model.
+            alias: The alias pointed at the new version.
+            config: JSON that travels with the model (:data:`CONFIG_ARTIFACT`).
+            signature: An MLflow ``ModelSignature`` (input and output schema).
+            input_example: A small example input, stored with the model.
+            pip_requirements: The model's requirements (None: MLflow infers them).
+
+        Returns:
+            The new version.
+        """
+        import mlflow
+        import mlflow.pyfunc
+
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            loader_module=loader_module,
+            data_path=str(data_path),
+            registered_model_name=registered_name,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements,
+        )
+        if config is not None:
+            mlflow.log_dict(dict(config), CONFIG_ARTIFACT)
+        version = str(info.registered_model_version)
+        self.client().set_registered_model_alias(registered_name, alias, version)
+        return version
+
+    def load_pyfunc_model(
+        self, registered_name: str, *, alias: str = "champion"
+    ) -> tuple[Any, dict[str, Any], str]:
+        """The pyfunc model behind ``registered_name@alias``, its JSON config and its version
+        (cached per version, like :meth:`load_sklearn_model`).
+
+        Raises:
+            mlflow.exceptions.MlflowException: no such model or alias, or the store is down.
+            Exception: whatever the model's loader raises for files that will not load.
+        """
+        import mlflow.pyfunc
+
+        client = self.client()
+        mv = client.get_model_version_by_alias(registered_name, alias)
+        version = str(mv.version)
+        key = (self.uri(), f"pyfunc:{registered_name}", version)
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                model, config = _CACHE[key]
+                return model, config, version
+        source = client.get_model_version_download_uri(registered_name, mv.version)
+        model = mlflow.pyfunc.load_model(source)
+        config = self._run_config(client, mv.run_id)
+        with _CACHE_LOCK:
+            _CACHE[key] = (model, config)
+        return model, config, version
+
+    @staticmethod
+    def _run_config(client: Any, run_id: str | None) -> dict[str, Any]:
+        """The run's :data:`CONFIG_ARTIFACT` ({} when absent)."""
+        if not run_id:
+            return {}
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = client.download_artifacts(run_id, CONFIG_ARTIFACT, tmp)
+                return json.loads(Path(path).read_text())
+            except Exception:  # a model logged without config still loads
+                return {}
+
 
 __all__ = ["CONFIG_ARTIFACT", "MlflowTracking"]

@@ -1,6 +1,7 @@
 """The optimisation domain's Dagster definitions: the fetch-route model trained on the
 platform's fetch history, tracked in MLflow, promoted on held-out evidence; and the capacity
-plan (workload forecast, pool limits applied through the instance)."""
+plan (workload forecast, pool limits applied through the instance); the language-engine tier
+router (``llm_router@champion``) trained on routing history."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from assets.optimization.jobs import (
     route_model_job,
     route_model_schedule,
 )
+from assets.optimization.llm_router import llm_router_assets, llm_router_job
 
 defs = dg.Definitions(
-    assets=[*optimization_assets, capacity_plan],
-    jobs=[route_model_job, capacity_job],
+    assets=[*optimization_assets, capacity_plan, *llm_router_assets],
+    jobs=[route_model_job, capacity_job, llm_router_job],
     schedules=[route_model_schedule, capacity_schedule],
 )
 
@@ -26,6 +28,8 @@ __all__ = [
     "capacity_plan",
     "capacity_schedule",
     "defs",
+    "llm_router_assets",
+    "llm_router_job",
     "optimization_assets",
     "route_model_job",
     "route_model_schedule",

@@ -28,6 +28,14 @@ class LanguageResult(Generic[T]):
         completion_tokens: Output tokens (reported by the endpoint, or estimated offline).
         cost_usd: Cost of the call in US dollars (0.0 offline).
         latency_s: Wall-clock duration of the call in seconds.
+        tier: The tier that answered, ``"offline"`` or ``"llm"``, when a tiered engine chose
+            it ("" from a single engine).
+        router_version: The router that chose the tier, e.g. ``"llm_router v3"`` (the
+            registered champion's version) or ``"length-rule"`` (the fallback); "" when no
+            router decided.
+        decision_reason: Why that tier: the router's expected gain against the threshold, or
+            the rule that applied (no LLM configured, a task that is never routed, an LLM
+            failure answered offline).
     """
 
     value: T
@@ -36,6 +44,15 @@ class LanguageResult(Generic[T]):
     completion_tokens: int
     cost_usd: float
     latency_s: float
+    tier: str = ""
+    router_version: str = ""
+    decision_reason: str = ""
+
+    @property
+    def route(self) -> str:
+        """What to record as an action's route: the model, and the router version that chose
+        it when a router did (``"gpt-4o-mini via llm_router v3"``)."""
+        return f"{self.model} via {self.router_version}" if self.router_version else self.model
 
 
 class LanguageEngineError(RuntimeError):

@@ -128,7 +128,7 @@ def test_the_production_environment_builds_without_touching_the_network(monkeypa
     monkeypatch.setenv("RESEARCH_SEED_URLS", "https://example.com/")
     prod = build_resources(Environment.PRODUCTION)
     assert type(prod["warehouse"]).__name__ == "PostgresWarehouse"
-    assert type(prod["language"]).__name__ == "OpenAIChatEngine"
+    assert type(prod["language"]).__name__ == "TieredLanguageEngine"  # LLM tier routed
     assert prod["http"].allowed_domains == ["example.com", "*.example.org"]
     assert prod["http"].allow_private_hosts == []
     assert set(prod) == set(build_resources(Environment.LOCAL))
