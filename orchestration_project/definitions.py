@@ -7,6 +7,7 @@ from __future__ import annotations
 import dagster as dg
 
 import assets.canary
+import assets.content_marketing
 import assets.market_research
 import assets.operations
 import assets.optimization
@@ -19,6 +20,7 @@ DOMAINS = [
     assets.operations.defs,
     assets.canary.defs,
     assets.optimization.defs,
+    assets.content_marketing.defs,
     sensors.operations.defs,
     sensors.optimization.defs,
 ]

@@ -33,6 +33,7 @@ from typing import Any
 import dagster as dg
 
 from resources.alerting import AlertingResource
+from resources.content import SiteEngagement, WebhookPublishSink
 from resources.coordination import CoordinationResource
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
@@ -66,6 +67,12 @@ def current_environment() -> Environment:
 def data_dir() -> Path:
     """The project data folder (``ORCHESTRATION_DATA_DIR``, default ``<repo>/.data``)."""
     return Path(os.environ.get("ORCHESTRATION_DATA_DIR", PROJECT_ROOT / ".data")).resolve()
+
+
+def _secret(name: str) -> Any:
+    """``dg.EnvVar(name)`` when the variable is set (resolved by Dagster, never logged), else
+    an empty string."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
 
 
 def _csv(name: str) -> list[str]:
@@ -134,6 +141,7 @@ def local_resources(
         lock_timeout_s=float(os.environ.get("WAREHOUSE_LOCK_TIMEOUT_S", "60")),
     )
     tracking = MlflowTracking(data_dir=str(data))
+    content_site = f"http://127.0.0.1:{int(os.environ.get('CONTENT_SITE_PORT', '8720'))}"
     return {
         "warehouse": warehouse,
         "io_manager": WarehouseIOManager(warehouse=warehouse),
@@ -149,6 +157,16 @@ def local_resources(
         ),
         "tracking": tracking,
         "routing": RoutingResource(strategy=os.environ.get("ROUTING_STRATEGY", "bandit")),
+        # The demo world's content site: takes publications, serves experiments to SIMULATED
+        # visitors with a known true click rate per strategy.
+        "publish_sink": WebhookPublishSink(
+            url=f"{content_site}/publish", serve_demo_site=True, data_dir=str(data)
+        ),
+        "engagement": SiteEngagement(
+            url=content_site,
+            simulate_visitors=int(os.environ.get("CONTENT_SIMULATED_VISITORS", "800")),
+            data_dir=str(data),
+        ),
         "faults": FaultInjection(
             step_fault_rate=float(os.environ.get("FAULT_STEP_RATE", "0") or 0),
             seed=int(os.environ.get("FAULT_SEED", "0") or 0),
@@ -192,6 +210,14 @@ def production_resources() -> dict[str, Any]:
             slack_channel=os.environ.get("SLACK_CHANNEL", "#ops-alerts"),
         ),
         "routing": RoutingResource(strategy=os.environ.get("ROUTING_STRATEGY", "bandit")),
+        "publish_sink": WebhookPublishSink(
+            url=os.environ.get("CONTENT_WEBHOOK_URL", ""),
+            token=_secret("CONTENT_WEBHOOK_TOKEN"),
+        ),
+        "engagement": SiteEngagement(
+            url=os.environ.get("CONTENT_ANALYTICS_URL", ""),
+            token=_secret("CONTENT_ANALYTICS_TOKEN"),
+        ),
         "faults": FaultInjection(),  # never injects in production (rate 0)
     }
 

@@ -57,7 +57,13 @@ def test_the_market_research_lineage() -> None:
         key("research_sources"),
     }
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups == {"market_research", "operations", "canary", "optimization"}
+    assert groups == {
+        "market_research",
+        "operations",
+        "canary",
+        "optimization",
+        "content_marketing",
+    }
     # the route model learns from the fetch history the crawl writes
     assert graph.get(key("route_training_set")).parent_keys == {key("fetch_attempts")}
     assert graph.get(key("route_model_promotion")).parent_keys == {key("route_training_set")}
