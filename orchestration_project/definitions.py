@@ -8,9 +8,11 @@ import dagster as dg
 
 import assets.canary
 import assets.content_marketing
+import assets.customer_onboarding
 import assets.market_research
 import assets.operations
 import assets.optimization
+import sensors.customer_onboarding
 import sensors.operations
 import sensors.optimization
 from resources.environment import build_resources
@@ -21,8 +23,10 @@ DOMAINS = [
     assets.canary.defs,
     assets.optimization.defs,
     assets.content_marketing.defs,
+    assets.customer_onboarding.defs,
     sensors.operations.defs,
     sensors.optimization.defs,
+    sensors.customer_onboarding.defs,
 ]
 
 defs = dg.Definitions.merge(*DOMAINS, dg.Definitions(resources=build_resources()))

@@ -35,8 +35,10 @@ import dagster as dg
 from resources.alerting import AlertingResource
 from resources.content import SiteEngagement, WebhookPublishSink
 from resources.coordination import CoordinationResource
+from resources.demo_crm import DemoCrmFormFiller
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
+from resources.form_filling import BrowserFormFiller
 from resources.language import OfflineLanguageEngine, OpenAIChatEngine, TieredLanguageEngine
 from resources.routing import RoutingResource
 from resources.sources import ConfiguredSources, DemoWorldSources
@@ -142,6 +144,7 @@ def local_resources(
     )
     tracking = MlflowTracking(data_dir=str(data))
     content_site = f"http://127.0.0.1:{int(os.environ.get('CONTENT_SITE_PORT', '8720'))}"
+    crm_port = int(os.environ.get("CRM_PORT", "8730"))
     return {
         "warehouse": warehouse,
         "io_manager": WarehouseIOManager(warehouse=warehouse),
@@ -166,6 +169,19 @@ def local_resources(
             url=content_site,
             simulate_visitors=int(os.environ.get("CONTENT_SIMULATED_VISITORS", "800")),
             data_dir=str(data),
+        ),
+        # The demo world's CRM (served by the step when it is not running); the filler may
+        # reach its loopback port only.
+        "form_filler": DemoCrmFormFiller(
+            crm_url=f"http://127.0.0.1:{crm_port}",
+            username="admin",
+            password="ledgerly-demo",
+            api_token="local-demo-token",
+            allowed_domains=[f"127.0.0.1:{crm_port}"],
+            allow_private_hosts=["127.0.0.1"],
+            contexts=int(os.environ.get("CRM_BROWSER_CONTEXTS", "3")),
+            crm_db=str(data / "crm.db"),
+            screenshot_dir=str(data / "reports" / "onboarding" / "screens"),
         ),
         "faults": FaultInjection(
             step_fault_rate=float(os.environ.get("FAULT_STEP_RATE", "0") or 0),
@@ -217,6 +233,14 @@ def production_resources() -> dict[str, Any]:
         "engagement": SiteEngagement(
             url=os.environ.get("CONTENT_ANALYTICS_URL", ""),
             token=_secret("CONTENT_ANALYTICS_TOKEN"),
+        ),
+        "form_filler": BrowserFormFiller(
+            crm_url=os.environ.get("CRM_URL", ""),
+            username=_secret("CRM_USERNAME"),
+            password=_secret("CRM_PASSWORD"),
+            api_token=_secret("CRM_API_TOKEN"),
+            allowed_domains=_csv("CRM_ALLOWED_DOMAINS") or allowed,
+            contexts=int(os.environ.get("CRM_BROWSER_CONTEXTS", "3")),
         ),
         "faults": FaultInjection(),  # never injects in production (rate 0)
     }

@@ -3,13 +3,15 @@ out their remedies. Both run by default when the Dagster daemon runs (``dagster 
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
-from assets.canary import canary_job
-from assets.market_research import market_research_job
+import assets
 from assets.operations.prediction import load_failure_predictor
 from ml.failure_prediction import FeatureConfig
 from orchestration_project.operations.healing import (
@@ -28,7 +30,19 @@ from resources.environment import ReportsDir
 from resources.tracking import MlflowTracking
 from resources.warehouse import Warehouse
 
-HEALED_JOBS = [market_research_job, canary_job]
+
+def _domain_jobs() -> list:
+    """Every job of every domain package under ``assets/``: a new domain's jobs are healed
+    with no change here."""
+    jobs: dict[str, Any] = {}
+    for mod in pkgutil.iter_modules(assets.__path__):
+        domain = importlib.import_module(f"assets.{mod.name}")
+        for job in getattr(getattr(domain, "defs", None), "jobs", None) or []:
+            jobs[job.name] = job
+    return [jobs[name] for name in sorted(jobs)]
+
+
+HEALED_JOBS = _domain_jobs()
 
 
 @dg.run_failure_sensor(

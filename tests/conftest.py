@@ -60,6 +60,8 @@ BROWSER_MODULES = {  # every test in these launches Chromium (directly or throug
     "tests/orchestration_project/test_ui.py",
     "tests/assets/test_market_research.py",
     "tests/orchestration_project/research/test_crawler.py",
+    "tests/assets/test_customer_onboarding.py",  # the CRM form filled in Chromium
+    "tests/sensors/test_customer_inbox_daemon.py",
 }
 BROWSER_FIXTURES = {"browser", "session", "canary"}  # fixtures that hold a real browser route
 SLOW_MODULES = {  # Dagster webserver, multiprocess executors, several OS processes
@@ -68,6 +70,9 @@ SLOW_MODULES = {  # Dagster webserver, multiprocess executors, several OS proces
     "tests/orchestration_project/operations/test_killed_step.py",
     "tests/orchestration_project/operations/test_overrides_daemon.py",  # a real dagster-daemon
     "tests/orchestration_project/research/test_crawler.py",
+    "tests/sensors/test_customer_inbox_daemon.py",  # a real dagster-daemon
+    "tests/assets/test_content_marketing.py",  # simulated visitors over HTTP
+    "tests/assets/test_customer_onboarding.py",
 }
 SLOW_TESTS = {  # single tests over ~2 s: processes racing on one file or store, real timeouts
     "test_parallel_dagster_steps_write_the_same_file",

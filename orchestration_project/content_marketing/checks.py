@@ -52,7 +52,10 @@ def known_prices(matrix: pd.DataFrame) -> set[tuple[float, str]]:
     if matrix.empty or "price" not in matrix:
         return set()
     rows = matrix.dropna(subset=["price"])
-    return {(round(float(p), 2), str(c or "")) for p, c in zip(rows["price"], rows["currency"])}
+    return {
+        (round(float(p), 2), str(c or ""))
+        for p, c in zip(rows["price"], rows["currency"], strict=True)
+    }
 
 
 def check_row(out: ChannelOutput, brief: Brief, prices: set[tuple[float, str]]) -> dict[str, Any]:

@@ -43,6 +43,10 @@ def test_every_job_schedule_and_sensor_resolves() -> None:
     # Incident response runs by default (the issue asks for it).
     assert sensors["incident_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
     assert sensors["remedy_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
+    # the operations group heals every domain's jobs, new domains included, by itself
+    healed = {j.name for j in sensors["remedy_sensor"].jobs}
+    assert healed == {j.name for j in jobs if not j.name.startswith("__")}
+    assert {"content_marketing_job", "customer_onboarding_job"} <= healed
     # the route model retrains early on drift without anyone switching the sensor on
     assert sensors["route_model_drift_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
 
@@ -63,6 +67,7 @@ def test_the_market_research_lineage() -> None:
         "canary",
         "optimization",
         "content_marketing",
+        "customer_onboarding",
     }
     # the route model learns from the fetch history the crawl writes
     assert graph.get(key("route_training_set")).parent_keys == {key("fetch_attempts")}

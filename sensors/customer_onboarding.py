@@ -1,0 +1,72 @@
+"""The customer inbox: a sensor that starts one onboarding run per new customer file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from assets.customer_onboarding.jobs import customer_onboarding_job
+from resources.environment import data_dir
+
+SUFFIXES = {".csv", ".json", ".xlsx", ".xlsm"}
+CURSOR_FILES = 500  # remembered (name, size, mtime) -> key entries, newest kept
+
+
+def inbox_folder() -> Path:
+    """The watched folder: ``ONBOARDING_INBOX``, default ``<data>/inbox/customers``."""
+    folder = Path(os.environ.get("ONBOARDING_INBOX") or data_dir() / "inbox" / "customers")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def file_key(path: Path) -> str:
+    """The run key of a file: its name and a hash of its content (the same file, dropped
+    again or seen again after a restart, never starts a second run)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+    return f"{path.name}:{digest}"
+
+
+@dg.sensor(
+    name="customer_inbox_sensor",
+    job=customer_onboarding_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts one customer_onboarding_job run per new customer file (CSV, JSON, "
+    "Excel) dropped into the inbox (ONBOARDING_INBOX, default .data/inbox/customers); the "
+    "run moves it to processed/ or rejected/.",
+)
+def customer_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """One run request per file in the inbox, keyed by name and content hash. The cursor
+    (kept by Dagster, so it survives restarts) remembers each file's key by name, size and
+    modification time, so an unchanged file is not hashed again."""
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    folder = inbox_folder()
+    requests, current = [], {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
+            continue
+        stat = path.stat()
+        stamp = f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}"
+        key = seen.get(stamp) or file_key(path)
+        current[stamp] = key
+        if stamp in seen:
+            continue  # requested before (the run may still be queued): never twice
+        requests.append(
+            dg.RunRequest(
+                run_key=key,
+                run_config={"ops": {"customer_intake": {"config": {"file": str(path)}}}},
+                tags={"customer_file": path.name},
+            )
+        )
+    # Keep what is still in the inbox plus the newest of the rest, bounded.
+    kept = {**dict(list(seen.items())[-CURSOR_FILES:]), **current}
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(kept))
+
+
+defs = dg.Definitions(sensors=[customer_inbox_sensor])
+
+__all__ = ["customer_inbox_sensor", "defs", "file_key", "inbox_folder"]
