@@ -25,6 +25,7 @@ The endpoint's model is ``OPENAI_MODEL`` (default ``gpt-4o-mini``).
 
 from __future__ import annotations
 
+import base64
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -256,6 +257,13 @@ class ReportsDir(dg.ConfigurableResource):
         p = Path(self.path, *parts)
         p.mkdir(parents=True, exist_ok=True)
         return p
+
+
+def png_markdown(path: Path, alt: str = "chart") -> dg.MetadataValue:
+    """A PNG inline as Markdown metadata, so that the Dagster UI shows the picture itself
+    (a path would only show its name)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
 
 
 def build_resources(env: Environment | None = None) -> dict[str, Any]:

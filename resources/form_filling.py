@@ -674,6 +674,7 @@ class PolicyProxy:
 class _CustomerState:
     """What one customer's attempts share."""
 
+    key: str = ""
     resume_url: str | None = None
     submitted: bool = False  # the final button was pressed in some attempt
     sign_ins: int = 0
@@ -998,9 +999,11 @@ class _Worker:
             _Fatal: a control of the mapping is not on the page (the mapping does not match).
         """
         final = page is self.m.final_page
-        if self.b.cfg.fill_mode != "batched":
+        if self.b.cfg.fill_mode != "batched" or self.b.cfg.screenshot_steps:
             for fv in values:
                 await self._fill_one(page, fv)
+            if self.b.cfg.screenshot_steps:  # the page as the agent filled it, before pressing
+                await self._screenshot(cs.key, f"filled-{page.name}", full_page=True)
             cs.submitted = cs.submitted or final
             await self._press(page.submit)
             return
@@ -1211,14 +1214,14 @@ class _Worker:
             )
         raise _Failed("the wizard did not finish")
 
-    async def _screenshot(self, key: str, status: str) -> str | None:
+    async def _screenshot(self, key: str, status: str, *, full_page: bool = False) -> str | None:
         folder = self.b.cfg.screenshot_dir
         if not folder or self.page is None:
             return None
         path = Path(folder) / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', key)[:80]}-{status}.png"
         with contextlib.suppress(Exception):
             path.parent.mkdir(parents=True, exist_ok=True)
-            await self.page.screenshot(path=str(path))
+            await self.page.screenshot(path=str(path), full_page=full_page)
             return str(path)
         return None
 
@@ -1226,7 +1229,7 @@ class _Worker:
         """One customer, with retries; never raises."""
         b, cfg = self.b, self.b.cfg
         res = OnboardingResult(external_ref=rv.key, status="failed")
-        cs = _CustomerState()
+        cs = _CustomerState(key=rv.key)
         started = time.perf_counter()
         self.blocked.clear()
         probing = b.down is not None  # the CRM was found down: one try tells if it is back
@@ -1348,6 +1351,11 @@ class BrowserFormFiller(dg.ConfigurableResource):
     user_agent: str = Field(default=BROWSER_USER_AGENT, description="User-Agent header sent.")
     screenshot_dir: str | None = Field(
         default=None, description="Folder for a screenshot of each customer's last page."
+    )
+    screenshot_steps: bool = Field(
+        default=False,
+        description="Also a screenshot of every wizard page once filled, before its button is "
+        "pressed (in screenshot_dir; fills control by control, as fill_mode=locators does).",
     )
 
     def browser_settings(self) -> BrowserFetcher:

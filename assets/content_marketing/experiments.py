@@ -20,7 +20,7 @@ from orchestration_project.content_marketing.experiments import (
     choose_strategy,
 )
 from resources.content import SiteEngagement
-from resources.environment import ReportsDir
+from resources.environment import ReportsDir, png_markdown
 from resources.tracking import MlflowTracking
 from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema
 
@@ -53,8 +53,12 @@ def _plot(analyses: list, path: Path, simulated: bool) -> Path:
     import matplotlib.pyplot as plt
 
     n = max(1, len(analyses))
-    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.2), squeeze=False)
-    for ax, a in zip(axes[0], analyses, strict=False):
+    cols = min(n, 3)  # a grid, so that the UI's Markdown view shows every panel
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows + 0.4), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, a in zip(axes.flat, analyses, strict=False):
         arms = a.arms
         rate = arms["click_rate"].astype(float) * 100
         err = []
@@ -192,6 +196,7 @@ def experiment_results(
             ),
             "decisions": dg.MetadataValue.json({a.experiment: a.decision.reason for a in analyses}),
             "chart": dg.MetadataValue.path(str(chart)),
+            "plot": png_markdown(chart, f"click rate per variant ({label})"),
         },
     )
     yield dg.Output(

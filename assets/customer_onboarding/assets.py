@@ -214,6 +214,7 @@ ACCOUNT_COLUMNS = [
     "attempts",
     "duration_s",
     "screenshot",
+    "notes",  # what the agent had to do: signed in again, found by the lookup, retried
 ]
 
 
@@ -277,12 +278,17 @@ def crm_accounts(
                 "attempts": res.attempts,
                 "duration_s": round(res.duration_s, 3),
                 "screenshot": str(res.screenshot or ""),
+                "notes": "; ".join(res.notes),
             }
         )
     df = pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
     if len(df):
         warehouse.write_table(
-            HISTORY, df.assign(run_id=context.run_id), schema=GROUP, mode="append"
+            # the history keeps its first schema: notes are for this run's table only
+            HISTORY,
+            df.drop(columns=["notes"]).assign(run_id=context.run_id),
+            schema=GROUP,
+            mode="append",
         )
     actions = recorder.to_frame()
     if not actions.empty:

@@ -25,7 +25,6 @@ cost saved. On small samples (a few thousand prompts) the learned router does no
 length rule on unseen subjects, and the promotion rule refuses it.
 """
 
-import base64
 import hashlib
 import tempfile
 import warnings
@@ -57,6 +56,7 @@ from orchestration_project.optimization.llm_router import (
     score_champion,
     train_challenger,
 )
+from resources.environment import png_markdown
 from resources.tracking import MlflowTracking
 from resources.warehouse import WAREHOUSE_POOL, in_schema
 
@@ -205,12 +205,6 @@ def _lineage_tags(context: dg.AssetExecutionContext, rows: int) -> dict[str, str
     }
 
 
-def _png_markdown(path: Path) -> dg.MetadataValue:
-    """The PNG inline, as Markdown the Dagster UI shows."""
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return dg.MetadataValue.md(f"![cost-quality curve](data:image/png;base64,{data})")
-
-
 def _log_challenger(
     context: dg.AssetExecutionContext,
     tracking: MlflowTracking,
@@ -282,7 +276,7 @@ def _log_challenger(
             {"points": points, "cv_folds": challenger.cv, "strong_calls": int(go.sum())},
             "cost_quality.json",
         )
-        plot_md = _png_markdown(plot)
+        plot_md = png_markdown(plot, "cost-quality curve")
         example = pd.DataFrame({"prompt": held_out["prompt"].head(5).tolist()})
         signature = infer_signature(example, challenger.router.score(example["prompt"]))
         version = tracking.log_pyfunc_model(

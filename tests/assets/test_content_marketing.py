@@ -65,6 +65,9 @@ def test_the_calendar_publishes_checked_content_and_reads_the_experiments(
     res = _resources(tmp_path, site, simulate_visitors=300)
     with dg.instance_for_test() as instance:
         assert _run(res, instance).success
+        mat = instance.get_latest_materialization_event(dg.AssetKey("experiment_results"))
+        plot = mat.asset_materialization.metadata["plot"].value  # the chart the UI shows
+        assert plot.startswith("![click rate per variant (SIMULATED visitors)](data:image/png")
     wh = res["warehouse"]
     drafts = wh.read_table("content_drafts", schema="content_marketing")
     skipped = drafts[drafts["status"] == "skipped"]

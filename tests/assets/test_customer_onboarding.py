@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -151,3 +153,40 @@ def test_crm_down_fails_its_customers_with_the_reason_not_the_run(tmp_path: Path
     review = wh.read_table("onboarding_review_queue", schema="customer_onboarding")
     assert set(review["stage"]) == {"crm_failed"} and len(review) == 3
     assert json.loads(json.dumps(review["missing"].tolist()))  # says what is missing
+    for record in records:  # nothing half-created while the CRM was away
+        assert crm.count_accounts(external_ref=record["external_ref"]) == 0
+
+
+def test_a_login_that_expires_mid_batch_is_renewed_and_no_customer_is_lost(
+    tmp_path: Path, crm
+) -> None:
+    """The CRM's login expires every seventh page, and once more by hand mid-batch: the agent
+    signs in again and every customer still gets exactly one account, in the CRM's database."""
+    records = sample_customers(5, seed=13, contract_dir=tmp_path / "unused")
+    path = _drop(tmp_path / "inbox", records)
+    crm.set_faults(session_max_requests=7)
+    res = _resources(tmp_path, crm)
+    expired: list[int] = []
+
+    def expire_when_busy() -> None:  # "the login expired" while the batch is filling forms
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and crm.count_accounts() == before:
+            time.sleep(0.05)
+        expired.append(crm.expire_sessions())
+
+    before = crm.count_accounts()
+    killer = threading.Thread(target=expire_when_busy, daemon=True)
+    killer.start()
+    try:
+        assert _run(res, path).success
+    finally:
+        crm.clear_faults()
+        killer.join(timeout=5)
+    assert expired and expired[0] >= 1  # sessions really were cut mid-batch
+    accounts = res["warehouse"].read_table("crm_accounts", schema="customer_onboarding")
+    assert (accounts["status"] == "created").all() and len(accounts) == 5, accounts["errors"]
+    assert accounts["notes"].str.contains("signed in again").any()
+    for record in records:
+        assert crm.count_accounts(external_ref=record["external_ref"]) == 1
+    status = res["warehouse"].read_table("onboarding_status", schema="customer_onboarding")
+    assert status["stage"].tolist() == ["welcomed"] * 5
