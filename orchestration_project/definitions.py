@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+import assets.business_processes
 import assets.canary
 import assets.content_marketing
 import assets.customer_onboarding
 import assets.market_research
 import assets.operations
 import assets.optimization
+import sensors.business_processes
 import sensors.customer_onboarding
 import sensors.operations
 import sensors.optimization
@@ -24,9 +26,11 @@ DOMAINS = [
     assets.optimization.defs,
     assets.content_marketing.defs,
     assets.customer_onboarding.defs,
+    assets.business_processes.defs,
     sensors.operations.defs,
     sensors.optimization.defs,
     sensors.customer_onboarding.defs,
+    sensors.business_processes.defs,
 ]
 
 defs = dg.Definitions.merge(*DOMAINS, dg.Definitions(resources=build_resources()))

@@ -62,6 +62,7 @@ BROWSER_MODULES = {  # every test in these launches Chromium (directly or throug
     "tests/orchestration_project/research/test_crawler.py",
     "tests/assets/test_customer_onboarding.py",  # the CRM form filled in Chromium
     "tests/sensors/test_customer_inbox_daemon.py",
+    "tests/assets/test_business_processes.py",  # approvals clicked in the inbox in Chromium
 }
 BROWSER_FIXTURES = {"browser", "session", "canary"}  # fixtures that hold a real browser route
 SLOW_MODULES = {  # Dagster webserver, multiprocess executors, several OS processes
@@ -73,6 +74,7 @@ SLOW_MODULES = {  # Dagster webserver, multiprocess executors, several OS proces
     "tests/sensors/test_customer_inbox_daemon.py",  # a real dagster-daemon
     "tests/assets/test_content_marketing.py",  # simulated visitors over HTTP
     "tests/assets/test_customer_onboarding.py",
+    "tests/assets/test_business_processes.py",  # dg.materialize + GX import + Chromium
 }
 SLOW_TESTS = {  # single tests over ~2 s: processes racing on one file or store, real timeouts
     "test_parallel_dagster_steps_write_the_same_file",
@@ -185,3 +187,11 @@ def running_webserver(env: dict[str, str], *, timeout_s: float = 120) -> Iterato
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+# -- the Playwright MCP route (a Node.js server from node_modules driving Chromium) -------------
+BROWSER_MODULES |= {
+    "tests/resources/test_playwright_mcp.py",
+    "tests/resources/test_mcp_form_filling.py",
+}
+SLOW_MODULES |= {"tests/resources/test_mcp_form_filling.py"}  # the CRM wizard, customer by customer

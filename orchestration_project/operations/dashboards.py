@@ -116,7 +116,7 @@ def _goal_bars(card: pd.DataFrame) -> tuple[list[str], list[float], list[str], l
     or not) and a note with the value and its goal."""
     labels, ratios, colours, notes = [], [], [], []
     for r in card.itertuples():
-        if r.value != r.value:  # NaN: nothing measured
+        if r.value != r.value or r.goal != r.goal:  # NaN: nothing measured, or no goal
             continue
         if r.comparison == ">=":  # higher is better: shortfall from 1.0 scaled to the budget
             ratio = (1 - r.value) / max(1 - r.goal, 1e-9)
@@ -124,7 +124,7 @@ def _goal_bars(card: pd.DataFrame) -> tuple[list[str], list[float], list[str], l
             ratio = r.value / r.goal if r.goal else 0.0
         labels.append(r.metric)
         ratios.append(min(ratio, 3.0))  # drawn up to 3x the budget; the label has the value
-        colours.append(_BAR if r.met else _MISSED)
+        colours.append(_BAR if r.met is True or (pd.notna(r.met) and bool(r.met)) else _MISSED)
         notes.append(f"{r.value:.4g}{r.unit or ''} (goal {r.comparison} {r.goal:g}{r.unit or ''})")
     return labels, ratios, colours, notes
 
@@ -134,8 +134,8 @@ def scorecard_charts(card: pd.DataFrame, incidents: pd.DataFrame) -> list[str]:
     incidents by root-cause class and outcome."""
     plt = _pyplot()
     charts = []
-    fig, ax = plt.subplots(figsize=(7, 3.2))
     labels, ratios, colours, notes = _goal_bars(card)
+    fig, ax = plt.subplots(figsize=(7, max(3.2, 0.45 * len(labels) + 1)))
     bars = ax.barh(labels, ratios, color=colours)
     for bar, note in zip(bars, notes, strict=True):
         ax.annotate(

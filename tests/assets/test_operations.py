@@ -155,6 +155,11 @@ def test_the_operations_group_turns_failures_into_alerts_incidents_and_a_scoreca
         "coordination": coordination,
         "alerting": AlertingResource(file_path=str(tmp_path / "alerts.jsonl")),
     }
+    # the business processes' figures, as their process_scorecard asset writes them
+    from orchestration_project.business_processes.metrics import ProcessFigures, scorecard_rows
+
+    figures = ProcessFigures("invoice_approval", 10, 8, 30.0, 400.0, 0.875, 0.5, 90.0, 10.0, 480)
+    wh.write_table("process_scorecard", scorecard_rows([figures]), schema="business_processes")
     result = dg.materialize(
         [run_metadata, health_metrics, alerts, incidents, slo_scorecard],
         instance=instance,
@@ -180,5 +185,7 @@ def test_the_operations_group_turns_failures_into_alerts_incidents_and_a_scoreca
     assert card.loc["workflow completion rate", "value"] == pytest.approx(0.25)
     assert card.loc["workflow completion rate", "met"] == False  # noqa: E712
     assert card.loc["alert false-positive rate", "value"] == 0.0
+    assert card.loc["invoice_approval: cycle time p95", "value"] == 400.0  # the processes' rows
+    assert card.loc["invoice_approval: finished within SLA", "met"] == False  # noqa: E712
     html = (tmp_path / "reports" / "operations" / "scorecard.html").read_text()
     assert html.count("data:image/png;base64,") == 2
