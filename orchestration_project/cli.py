@@ -3,6 +3,7 @@
 python -m orchestration_project demo     # materialise every market research asset
 python -m orchestration_project world    # serve the demo world until Ctrl-C
 python -m orchestration_project capacity show|revert [--change ID | --pool NAME]
+python -m orchestration_project mcp [--transport stdio|http] [--allow-mutations]
 """
 
 from __future__ import annotations
@@ -244,6 +245,28 @@ def run_capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_mcp(args: argparse.Namespace) -> int:
+    """Serve the platform's MCP server on stdio or streamable HTTP (see
+    ``orchestration_project.mcp_server``)."""
+    from orchestration_project.mcp_server import McpSettings
+
+    settings = McpSettings.from_env(
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+        allow_mutations=True if args.allow_mutations else None,
+    )
+    try:
+        settings.check()
+    except ValueError as exc:
+        print(f"mcp: {exc}", file=sys.stderr, flush=True)
+        return 2
+    prepare_dagster_home()
+    from orchestration_project.mcp_server.server import serve
+
+    return serve(settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="orchestration_project")
@@ -258,8 +281,18 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("action", choices=["show", "revert"])
     c.add_argument("--change", type=int, default=None, help="the change id to revert")
     c.add_argument("--pool", default=None, help="revert the latest change of this pool")
+    m = sub.add_parser("mcp", help="serve the platform's MCP server (stdio or streamable HTTP)")
+    m.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    m.add_argument("--host", default=None, help="HTTP bind address (MCP_HOST, 127.0.0.1)")
+    m.add_argument("--port", type=int, default=None, help="HTTP port (MCP_PORT, 8765)")
+    m.add_argument(
+        "--allow-mutations",
+        action="store_true",
+        help="allow tools that change the platform (MCP_ALLOW_MUTATIONS=true)",
+    )
     args = parser.parse_args(argv)
-    return {"demo": run_demo, "world": run_world, "capacity": run_capacity}[args.command](args)
+    commands = {"demo": run_demo, "world": run_world, "capacity": run_capacity, "mcp": run_mcp}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -673,6 +673,27 @@ class Healer:
         self.notify({"event": event, **_summary(incident)})
         return incident
 
+    def acknowledge(self, incident_id: str, *, by: str, note: str = "") -> None:
+        """Record that the person ``by`` has taken ``incident_id`` on (an ``acknowledged``
+        action in its timeline); the healer's remedies go on."""
+        with self.store.transaction() as conn:
+            self._act(conn, incident_id, "acknowledged", by=by, note=note)
+
+    def resolve_by_person(self, incident_id: str, *, by: str, note: str = "") -> None:
+        """Close ``incident_id`` as resolved by the person ``by`` (a ``resolved_by_person``
+        action, status ``resolved``); the caller checks that the incident may be closed."""
+        now = self.clock()
+        inc = self.incident(incident_id)
+        with self.store.transaction() as conn:
+            self._act(conn, incident_id, "resolved_by_person", at=now, by=by, note=note)
+            self._update(
+                conn,
+                incident_id,
+                status="resolved",
+                recovered_at=inc.recovered_at or now,
+                closed_at=now,
+            )
+
     def set_report_path(self, incident_id: str, path: str) -> None:
         """Remember where the post-incident report was written."""
         with self.store.transaction() as conn:
