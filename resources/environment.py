@@ -41,6 +41,7 @@ from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.form_filling import BrowserFormFiller
 from resources.language import OfflineLanguageEngine, OpenAIChatEngine, TieredLanguageEngine
+from resources.mcp_form_filling import McpFormFiller, RoutedFormFiller
 from resources.routing import RoutingResource
 from resources.sources import ConfiguredSources, DemoWorldSources
 from resources.tracking import MlflowTracking
@@ -146,6 +147,14 @@ def local_resources(
     tracking = MlflowTracking(data_dir=str(data))
     content_site = f"http://127.0.0.1:{int(os.environ.get('CONTENT_SITE_PORT', '8720'))}"
     crm_port = int(os.environ.get("CRM_PORT", "8730"))
+    crm: dict[str, Any] = {  # the demo CRM: the filler may reach its loopback port only
+        "crm_url": f"http://127.0.0.1:{crm_port}",
+        "username": "admin",
+        "password": "ledgerly-demo",
+        "api_token": "local-demo-token",
+        "allowed_domains": [f"127.0.0.1:{crm_port}"],
+        "allow_private_hosts": ["127.0.0.1"],
+    }
     return {
         "warehouse": warehouse,
         "io_manager": WarehouseIOManager(warehouse=warehouse),
@@ -171,18 +180,21 @@ def local_resources(
             simulate_visitors=int(os.environ.get("CONTENT_SIMULATED_VISITORS", "800")),
             data_dir=str(data),
         ),
-        # The demo world's CRM (served by the step when it is not running); the filler may
-        # reach its loopback port only.
-        "form_filler": DemoCrmFormFiller(
-            crm_url=f"http://127.0.0.1:{crm_port}",
-            username="admin",
-            password="ledgerly-demo",
-            api_token="local-demo-token",
-            allowed_domains=[f"127.0.0.1:{crm_port}"],
-            allow_private_hosts=["127.0.0.1"],
-            contexts=int(os.environ.get("CRM_BROWSER_CONTEXTS", "3")),
-            crm_db=str(data / "crm.db"),
-            screenshot_dir=str(data / "reports" / "onboarding" / "screens"),
+        # The CRM's onboarding form by one of two browser routes from the same YAML mapping:
+        # Playwright in process (default, ~3x faster) or the Playwright MCP server's tools.
+        "form_filler": RoutedFormFiller(
+            direct=DemoCrmFormFiller(
+                **crm,
+                contexts=int(os.environ.get("CRM_BROWSER_CONTEXTS", "3")),
+                crm_db=str(data / "crm.db"),
+                screenshot_dir=str(data / "reports" / "onboarding" / "screens"),
+            ),
+            mcp=McpFormFiller(
+                **crm,
+                contexts=int(os.environ.get("CRM_MCP_SESSIONS", "1")),
+                mcp_url=os.environ.get("PLAYWRIGHT_MCP_URL") or None,
+            ),
+            route=os.environ.get("FORM_ROUTE", "direct"),
         ),
         "faults": FaultInjection(
             step_fault_rate=float(os.environ.get("FAULT_STEP_RATE", "0") or 0),
@@ -199,6 +211,13 @@ def production_resources() -> dict[str, Any]:
     """Production: PostgreSQL, real sites, an LLM endpoint behind the tier router; secrets from
     the environment."""
     allowed = _csv("ALLOWED_DOMAINS")
+    crm: dict[str, Any] = {
+        "crm_url": os.environ.get("CRM_URL", ""),
+        "username": _secret("CRM_USERNAME"),
+        "password": _secret("CRM_PASSWORD"),
+        "api_token": _secret("CRM_API_TOKEN"),
+        "allowed_domains": _csv("CRM_ALLOWED_DOMAINS") or allowed,
+    }
     warehouse = PostgresWarehouse(url=dg.EnvVar("WAREHOUSE_URL"))
     tracking = MlflowTracking(
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""),
@@ -235,13 +254,17 @@ def production_resources() -> dict[str, Any]:
             url=os.environ.get("CONTENT_ANALYTICS_URL", ""),
             token=_secret("CONTENT_ANALYTICS_TOKEN"),
         ),
-        "form_filler": BrowserFormFiller(
-            crm_url=os.environ.get("CRM_URL", ""),
-            username=_secret("CRM_USERNAME"),
-            password=_secret("CRM_PASSWORD"),
-            api_token=_secret("CRM_API_TOKEN"),
-            allowed_domains=_csv("CRM_ALLOWED_DOMAINS") or allowed,
-            contexts=int(os.environ.get("CRM_BROWSER_CONTEXTS", "3")),
+        "form_filler": RoutedFormFiller(
+            direct=BrowserFormFiller(
+                **crm, contexts=int(os.environ.get("CRM_BROWSER_CONTEXTS", "3"))
+            ),
+            mcp=McpFormFiller(
+                **crm,
+                contexts=int(os.environ.get("CRM_MCP_SESSIONS", "1")),
+                mcp_url=os.environ.get("PLAYWRIGHT_MCP_URL") or None,
+                mcp_upload_dir=os.environ.get("PLAYWRIGHT_MCP_UPLOAD_DIR") or None,
+            ),
+            route=os.environ.get("FORM_ROUTE", "direct"),
         ),
         "faults": FaultInjection(),  # never injects in production (rate 0)
     }

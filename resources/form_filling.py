@@ -281,7 +281,7 @@ _CHECKBOXES_JS = """el => Array.from(el.querySelectorAll('input[type="checkbox"]
 # -- what can go wrong with one customer -----------------------------------------------------
 
 
-class _Transient(Exception):
+class CrmTransientError(Exception):
     """Worth another attempt: a 503, a dropped connection, a time-out.
 
     Attributes:
@@ -301,7 +301,7 @@ class _Rejected(Exception):
         self.errors, self.field_errors = errors, field_errors
 
 
-class _Failed(Exception):
+class CrmFailedError(Exception):
     """This customer cannot be onboarded and retrying will not help."""
 
 
@@ -313,7 +313,7 @@ class _NotPressed(Exception):
         self.problems = problems
 
 
-class _Fatal(Exception):
+class CrmFatalError(Exception):
     """No customer can be onboarded (refused sign-in or API token, a mapping that does not
     match the CRM's pages)."""
 
@@ -681,7 +681,7 @@ class _CustomerState:
     notes: list[str] = field(default_factory=list)
 
 
-class _Batch:
+class CrmBatch:
     """What the workers of one ``onboard`` call share: settings, the URL policy's verdicts, the
     lookup client, and whether the CRM is down or the batch cannot go on at all."""
 
@@ -728,15 +728,15 @@ class _Batch:
         """The account id the CRM holds for ``key``, or None.
 
         Raises:
-            _Transient: the CRM is unreachable, slow, or answered 5xx/429.
-            _Fatal: the API token is refused.
-            _Failed: the URL is refused by the policy, or an answer that makes no sense.
+            CrmTransientError: the CRM is unreachable, slow, or answered 5xx/429.
+            CrmFatalError: the API token is refused.
+            CrmFailedError: the URL is refused by the policy, or an answer that makes no sense.
         """
         lk = self.mapping.lookup
         url = self.url(lk.path)
         refusal = await self.verdict(url)
         if refusal:
-            raise _Fatal(refusal)
+            raise CrmFatalError(refusal)
         assert self.http is not None
         try:
             resp = await self.http.get(
@@ -745,7 +745,7 @@ class _Batch:
                 headers={"Authorization": f"Bearer {self.cfg.api_token}"},
             )
         except httpx.TimeoutException:
-            raise _Transient(
+            raise CrmTransientError(
                 f"the CRM's lookup API did not answer within {self.cfg.timeout_s:g} s"
             ) from None
         except httpx.ConnectError as exc:
@@ -756,30 +756,36 @@ class _Batch:
                 cause = cause.__cause__ or cause.__context__
             refused = isinstance(cause, ConnectionRefusedError)
             reason = "connection refused" if refused else "cannot connect"
-            raise _Transient(
+            raise CrmTransientError(
                 f"cannot reach the CRM at {self.base} ({reason})", unreachable=True
             ) from None
         except httpx.TransportError as exc:
             reason, down = _network_reason(_first_line(exc))
-            raise _Transient(
+            raise CrmTransientError(
                 f"cannot reach the CRM at {self.base} ({reason})", unreachable=down
             ) from None
         if resp.status_code == 404:
             return None
         if resp.status_code in (401, 403):
-            raise _Fatal(f"the CRM's lookup API refused the API token (HTTP {resp.status_code})")
+            raise CrmFatalError(
+                f"the CRM's lookup API refused the API token (HTTP {resp.status_code})"
+            )
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise _Transient(f"the CRM's lookup API answered HTTP {resp.status_code}")
+            raise CrmTransientError(f"the CRM's lookup API answered HTTP {resp.status_code}")
         if resp.status_code != 200:
-            raise _Failed(f"the CRM's lookup API answered HTTP {resp.status_code}")
+            raise CrmFailedError(f"the CRM's lookup API answered HTTP {resp.status_code}")
         try:
             found = _dig(resp.json(), lk.account_id)
         except ValueError:
-            raise _Failed("the CRM's lookup API answered something that is not JSON") from None
+            raise CrmFailedError(
+                "the CRM's lookup API answered something that is not JSON"
+            ) from None
         if not isinstance(found, str) or not re.fullmatch(
             self.mapping.confirmation.account_id_pattern, found
         ):
-            raise _Failed(f"the lookup API's account id {str(found)[:40]!r} is not an account id")
+            raise CrmFailedError(
+                f"the lookup API's account id {str(found)[:40]!r} is not an account id"
+            )
         return found
 
 
@@ -790,7 +796,7 @@ class _Worker:
     """One browser context (behind its own policy proxy) with one page, signing in once and
     onboarding customer after customer from the queue."""
 
-    def __init__(self, batch: _Batch, number: int) -> None:
+    def __init__(self, batch: CrmBatch, number: int) -> None:
         self.b, self.number = batch, number
         self.m = batch.mapping
         self.proxy: PolicyProxy | None = None
@@ -845,8 +851,8 @@ class _Worker:
         (Chromium follows redirects itself; the proxy checks each hop).
 
         Raises:
-            _Transient: the CRM did not answer, refused the connection or dropped it.
-            _Failed: the page (or a redirect hop) is refused by the URL policy.
+            CrmTransientError: the CRM did not answer, refused the connection or dropped it.
+            CrmFailedError: the page (or a redirect hop) is refused by the URL policy.
         """
         from playwright.async_api import Error as PlaywrightError
         from playwright.async_api import TimeoutError as PlaywrightTimeoutError
@@ -856,23 +862,25 @@ class _Worker:
         try:
             response = await action()
         except PlaywrightTimeoutError:
-            raise _Transient(f"the CRM did not answer within {self.b.cfg.timeout_s:g} s") from None
+            raise CrmTransientError(
+                f"the CRM did not answer within {self.b.cfg.timeout_s:g} s"
+            ) from None
         except PlaywrightError as exc:
             if len(self.blocked) > refused_before:
-                raise _Failed(self.blocked[-1]) from None
+                raise CrmFailedError(self.blocked[-1]) from None
             reason, down = _network_reason(_first_line(exc))
-            raise _Transient(
+            raise CrmTransientError(
                 f"the browser could not load the page: {reason}", unreachable=down
             ) from None
         if response is None:
             return
         refused = response.headers.get(POLICY_HEADER.lower())
         if refused:
-            raise _Failed(refused)
+            raise CrmFailedError(refused)
         error = response.headers.get(ERROR_HEADER.lower())
         if error:
             reason, down = _network_reason(error)
-            raise _Transient(f"the CRM at {self.b.base}: {reason}", unreachable=down)
+            raise CrmTransientError(f"the CRM at {self.b.base}: {reason}", unreachable=down)
         self.nav_status = response.status
 
     async def _goto(self, url: str) -> None:
@@ -961,7 +969,9 @@ class _Worker:
         if text is None:
             text = _norm(await self._locate(spec).inner_text())
         if not re.fullmatch(conf.account_id_pattern, text):
-            raise _Failed(f"the confirmation shows {text[:40]!r}, which is not an account id")
+            raise CrmFailedError(
+                f"the confirmation shows {text[:40]!r}, which is not an account id"
+            )
         return text
 
     # -- filling -------------------------------------------------------------------------------
@@ -996,7 +1006,7 @@ class _Worker:
 
         Raises:
             _Rejected: a select, radio or checkbox group does not offer the value.
-            _Fatal: a control of the mapping is not on the page (the mapping does not match).
+            CrmFatalError: a control of the mapping is not on the page (the mapping does not match).
         """
         final = page is self.m.final_page
         if self.b.cfg.fill_mode != "batched" or self.b.cfg.screenshot_steps:
@@ -1077,7 +1087,7 @@ class _Worker:
                 await loc.set_input_files(str(value))
         except PlaywrightTimeoutError:
             if await loc.count() == 0:
-                raise _Fatal(
+                raise CrmFatalError(
                     f"the mapping does not match the CRM: no control with {f.describe()} on "
                     f"the page {page.name!r}"
                 ) from None
@@ -1087,7 +1097,7 @@ class _Worker:
             ) from None
         except PlaywrightError as exc:
             if "strict mode violation" in str(exc):
-                raise _Fatal(
+                raise CrmFatalError(
                     f"the mapping is ambiguous: several controls match {f.describe()} on the "
                     f"page {page.name!r}"
                 ) from None
@@ -1135,8 +1145,8 @@ class _Worker:
         """Sign in on the sign-in page on show (its form knows where to go next).
 
         Raises:
-            _Fatal: the CRM refused the username or password.
-            _Transient: the sign-in was answered with an error page.
+            CrmFatalError: the CRM refused the username or password.
+            CrmTransientError: the sign-in was answered with an error page.
         """
         login, cfg = self.m.login, self.b.cfg
         await self.page.get_by_label(login.username_label).fill(cfg.username)
@@ -1144,10 +1154,12 @@ class _Worker:
         await self._press(login.submit)
         kind, info = await self._where()
         if kind == "unavailable":
-            raise _Transient(f"the CRM is unavailable ({info})")
+            raise CrmTransientError(f"the CRM is unavailable ({info})")
         if kind == "login":
             said = await self._alert_text()
-            raise _Fatal(f"the CRM refused the sign-in as {cfg.username!r}: {said or 'no reason'}")
+            raise CrmFatalError(
+                f"the CRM refused the sign-in as {cfg.username!r}: {said or 'no reason'}"
+            )
 
     async def _begin(self, cs: _CustomerState) -> None:
         """Open the page to continue from: the last wizard page of an earlier attempt, or a new
@@ -1175,11 +1187,11 @@ class _Worker:
         for _ in range(len(m.pages) * (MAX_VISITS + 1) + 2 * MAX_SIGN_INS + 4):
             kind, info = await self._where()
             if kind == "unavailable":
-                raise _Transient(f"the CRM is unavailable ({info})")
+                raise CrmTransientError(f"the CRM is unavailable ({info})")
             if kind == "login":
                 cs.sign_ins += 1
                 if cs.sign_ins > MAX_SIGN_INS:
-                    raise _Transient("the CRM kept ending the session (signed in too often)")
+                    raise CrmTransientError("the CRM kept ending the session (signed in too often)")
                 if self.signed_in:
                     cs.notes.append("signed in again: the CRM's session had expired")
                 await self._sign_in()
@@ -1200,7 +1212,7 @@ class _Worker:
                         raise _Rejected(errors, field_errors)
                 visits[page.name] += 1
                 if visits[page.name] > MAX_VISITS:
-                    raise _Failed(
+                    raise CrmFailedError(
                         f"the page {page.heading!r} did not move on after pressing {page.submit!r}"
                     )
                 cs.resume_url = self.page.url
@@ -1208,11 +1220,11 @@ class _Worker:
                 await self._fill_and_press(page, rv.pages.get(page.name, []), cs)
                 continue
             said = await self._alert_text()
-            raise _Failed(
+            raise CrmFailedError(
                 f"unexpected page (HTTP {self.nav_status}, headings {info[:3]})"
                 + (f": {said}" if said else "")
             )
-        raise _Failed("the wizard did not finish")
+        raise CrmFailedError("the wizard did not finish")
 
     async def _screenshot(self, key: str, status: str, *, full_page: bool = False) -> str | None:
         folder = self.b.cfg.screenshot_dir
@@ -1241,7 +1253,7 @@ class _Worker:
                 submitted_before = cs.submitted
                 try:
                     if b.fatal:
-                        raise _Fatal(b.fatal)
+                        raise CrmFatalError(b.fatal)
                     found = await b.lookup(rv.key)
                     b.down, probing, attempts = None, False, cfg.max_attempts  # it answers
                     if found:
@@ -1259,7 +1271,7 @@ class _Worker:
                     res.account_id = account_id
                     res.status = "created" if kind == "created" or submitted_before else "exists"
                     break
-                except _Transient as exc:
+                except CrmTransientError as exc:
                     if res.attempts >= attempts:
                         if exc.unreachable:
                             b.down = str(exc)
@@ -1277,9 +1289,9 @@ class _Worker:
                     await asyncio.sleep(min(5.0, backoff * (1 + random.random() / 2)))
         except _Rejected as exc:
             res.status, res.errors, res.field_errors = "rejected", exc.errors, exc.field_errors
-        except _Failed as exc:
+        except CrmFailedError as exc:
             res.errors.append(str(exc))
-        except _Fatal as exc:
+        except CrmFatalError as exc:
             b.fatal = b.fatal or str(exc)
             res.errors.append(str(exc))
         except Exception as exc:  # a crashed browser, a bug: this customer fails, not the batch
@@ -1442,7 +1454,7 @@ class BrowserFormFiller(dg.ConfigurableResource):
         from playwright.async_api import async_playwright
 
         settings = self.browser_settings()
-        batch = _Batch(self, mapping, settings.policy())
+        batch = CrmBatch(self, mapping, settings.policy())
         refusal = await batch.verdict(batch.url(mapping.start.path))
         if refusal:
             for i, rv in todo:

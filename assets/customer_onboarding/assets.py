@@ -25,8 +25,8 @@ from orchestration_project.customer_onboarding.intake import (
 from orchestration_project.customer_onboarding.mapping import MAPPINGS_DIR, load_mapping
 from orchestration_project.customer_onboarding.status import MANUAL_MINUTES, summarise
 from orchestration_project.customer_onboarding.welcome import check_welcome, write_welcome
-from resources.form_filling import BrowserFormFiller
 from resources.language import LanguageEngine
+from resources.mcp_form_filling import RoutedFormFiller
 from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema
 
 GROUP = "customer_onboarding"
@@ -229,12 +229,13 @@ def crm_accounts(
     context: dg.AssetExecutionContext,
     config: AccountsConfig,
     customer_records: pd.DataFrame,
-    form_filler: BrowserFormFiller,
+    form_filler: RoutedFormFiller,
     warehouse: Warehouse,
 ) -> dg.Output[pd.DataFrame]:
     """Each valid customer's CRM account, created by a browser agent filling the CRM's
     onboarding form (declarative YAML mapping, fields found by role and label) in parallel
-    Chromium contexts behind the URL policy. A customer who already has an account is found by
+    Chromium contexts behind the URL policy, by Playwright in process or through the Playwright
+    MCP server's tools (``FORM_ROUTE``). A customer who already has an account is found by
     the CRM's lookup and never created twice; the CRM's own validation errors are read back
     per customer; transient failures are retried; a CRM that is down fails its customers with
     the reason, never the run. Every outcome is also appended to
@@ -245,10 +246,11 @@ def crm_accounts(
     records = customer_records.to_dict("records")
     for r in records:
         r["addons"] = json.loads(r["addons"]) if isinstance(r["addons"], str) else r["addons"]
-    t0 = time.perf_counter()
-    results = form_filler.onboard(records, mapping) if records else []
-    wall = time.perf_counter() - t0
     recorder = ActionRecorder(context.run_id, context.log.info)
+    t0 = time.perf_counter()
+    results = form_filler.onboard(records, mapping, recorder=recorder) if records else []
+    wall = time.perf_counter() - t0
+    route = "mcp" if form_filler.last_route == "mcp" else "browser"
     agent = Agent(
         name="onboarder",
         role="account_creator",
@@ -265,7 +267,7 @@ def crm_accounts(
             output=res.account_id or "; ".join(res.errors),
             duration_s=res.duration_s,
             outcome="ok" if res.status in ("created", "exists") else res.status,
-            route="browser",
+            route=route,
             task_id=res.external_ref,
         )
         rows.append(
@@ -302,6 +304,7 @@ def crm_accounts(
             "by_status": dg.MetadataValue.json(counts),
             "customers_per_minute": round(per_min, 1),
             "browser_contexts": form_filler.contexts,
+            "form_route": form_filler.last_route or "none",
             "preview": dg.MetadataValue.md(
                 df.drop(columns=["screenshot"]).head(20).to_markdown(index=False)
                 if len(df)

@@ -18,6 +18,7 @@ from orchestration_project.customer_onboarding.samples import sample_customers, 
 from orchestration_project.demo_world.crm import start_crm
 from resources.form_filling import BrowserFormFiller
 from resources.language import OfflineLanguageEngine
+from resources.mcp_form_filling import McpFormFiller, RoutedFormFiller
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
 TOKEN = "test-token"
@@ -45,21 +46,25 @@ def _drop(inbox: Path, records: list[dict], name: str = "customers.csv") -> Path
     return path
 
 
-def _resources(tmp_path: Path, crm) -> dict:
+def _resources(tmp_path: Path, crm, route: str = "direct") -> dict:
     wh = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
     host_port = crm.url.split("//")[1]
+    crm_settings = {
+        "crm_url": crm.url,
+        "username": crm.username,
+        "password": crm.password,
+        "api_token": TOKEN,
+        "allowed_domains": [host_port],
+        "allow_private_hosts": ["127.0.0.1"],
+    }
     return {
         "warehouse": wh,
         "io_manager": WarehouseIOManager(warehouse=wh),
         "language": OfflineLanguageEngine(),
-        "form_filler": BrowserFormFiller(
-            crm_url=crm.url,
-            username=crm.username,
-            password=crm.password,
-            api_token=TOKEN,
-            allowed_domains=[host_port],
-            allow_private_hosts=["127.0.0.1"],
-            contexts=2,
+        "form_filler": RoutedFormFiller(
+            direct=BrowserFormFiller(**crm_settings, contexts=2),
+            mcp=McpFormFiller(**crm_settings),
+            route=route,
         ),
     }
 
@@ -190,3 +195,31 @@ def test_a_login_that_expires_mid_batch_is_renewed_and_no_customer_is_lost(
         assert crm.count_accounts(external_ref=record["external_ref"]) == 1
     status = res["warehouse"].read_table("onboarding_status", schema="customer_onboarding")
     assert status["stage"].tolist() == ["welcomed"] * 5
+
+
+def test_the_mcp_route_onboards_through_the_playwright_mcp_servers_tools(
+    tmp_path: Path, crm
+) -> None:
+    """FORM_ROUTE=mcp: the same asset, the same YAML mapping, filled through the Playwright MCP
+    server's tools; every tool call lands in agent_actions with route ``mcp``."""
+    records = sample_customers(2, seed=14, contract_dir=tmp_path / "unused")
+    path = _drop(tmp_path / "inbox", records)
+    res = _resources(tmp_path, crm, route="mcp")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            onboarding_assets,
+            resources=res,
+            instance=instance,
+            run_config={"ops": {"customer_intake": {"config": {"file": str(path)}}}},
+        )
+        assert result.success
+        mat = instance.get_latest_materialization_event(dg.AssetKey("crm_accounts"))
+        assert mat.asset_materialization.metadata["form_route"].value == "mcp"
+    wh = res["warehouse"]
+    accounts = wh.read_table("crm_accounts", schema="customer_onboarding")
+    assert (accounts["status"] == "created").all() and len(accounts) == 2
+    for record in records:
+        assert crm.count_accounts(external_ref=record["external_ref"]) == 1
+    actions = wh.read_table("agent_actions", schema="customer_onboarding")
+    mcp_calls = actions[actions["route"] == "mcp"]
+    assert {"browser_snapshot", "browser_navigate"} <= set(mcp_calls["name"])
