@@ -4,6 +4,7 @@ python -m orchestration_project demo     # materialise every market research ass
 python -m orchestration_project world    # serve the demo world until Ctrl-C
 python -m orchestration_project capacity show|revert [--change ID | --pool NAME]
 python -m orchestration_project mcp [--transport stdio|http] [--allow-mutations]
+python -m orchestration_project version [--json]   # code, configs and models in use
 """
 
 from __future__ import annotations
@@ -267,6 +268,112 @@ def run_mcp(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+# The logic inputs that change what agents produce, besides the code: each is versioned by the
+# hash of its content (a file, or a folder of sources such as the extraction rules).
+VERSIONED_CONFIGS = {
+    "extraction rules": "orchestration_project/research/extraction",
+    "form mapping (demo CRM)": "orchestration_project/customer_onboarding/mappings/demo_crm.yaml",
+    "CRM catalogue": "orchestration_project/customer_onboarding/catalogue.yaml",
+    "content briefs": "orchestration_project/content_marketing/default_briefs.yaml",
+    "process: invoice approval": (
+        "orchestration_project/business_processes/processes/invoice_approval.yaml"
+    ),
+    "process: onboarding exception": (
+        "orchestration_project/business_processes/processes/onboarding_exception.yaml"
+    ),
+    "site QA journeys": "orchestration_project/site_qa/journeys.yaml",
+    "anomaly detector": "ml/anomaly.py",
+    "Dagster instance": "dagster.yaml",
+}
+MODELS = ("route_success", "llm_router", "failure_predictor")
+
+
+def content_version(path: Path) -> str:
+    """The first 12 hex digits of the SHA-256 of a file, or of a folder's ``*.py``/``*.yaml``
+    files (relative names and contents, in name order); ``missing`` when absent."""
+    import hashlib
+
+    if not path.exists():
+        return "missing"
+    digest = hashlib.sha256()
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(p for p in path.rglob("*") if p.suffix in (".py", ".yaml", ".yml"))
+    )
+    for f in files:
+        digest.update(str(f.relative_to(path.parent)).encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def versions() -> dict[str, Any]:
+    """The versions in use: the package and its git description, the key libraries, each
+    versioned config by content hash, and each model's champion in the registry (looked up
+    only when a registry exists; nothing is created)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    def pkg(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--tags", "--always", "--dirty"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        described = ""
+    libraries = ("dagster", "mlflow", "great-expectations", "duckdb", "playwright", "mcp")
+    out: dict[str, Any] = {
+        "code": {"orchestration_project": pkg("orchestration_project"), "git": described or "n/a"},
+        "libraries": {name: pkg(name) for name in libraries},
+        "configs": {
+            name: content_version(PROJECT_ROOT / rel) for name, rel in VERSIONED_CONFIGS.items()
+        },
+    }
+    from resources.tracking import MlflowTracking
+
+    tracking = MlflowTracking(
+        tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""),
+        artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT", ""),
+    )
+    models: dict[str, str] = {}
+    if not tracking.has_store():
+        models = {name: "no model registry yet" for name in MODELS}
+    else:
+        client = tracking.client()
+        for name in MODELS:
+            try:
+                mv = client.get_model_version_by_alias(name, "champion")
+                models[name] = f"v{mv.version} (champion, run {str(mv.run_id)[:8]})"
+            except Exception as exc:  # no such model or alias: say so, keep going
+                models[name] = "no champion" if "not found" in str(exc).lower() else str(exc)[:80]
+    out["models"] = models
+    return out
+
+
+def run_version(args: argparse.Namespace) -> int:
+    """Print the versions of the code, configs and models in use."""
+    found = versions()
+    if args.json:
+        import json
+
+        print(json.dumps(found, indent=2))
+        return 0
+    for section, values in found.items():
+        _print(f"{section}:")
+        for name, value in values.items():
+            _print(f"  {name:<32} {value}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="orchestration_project")
@@ -290,8 +397,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="allow tools that change the platform (MCP_ALLOW_MUTATIONS=true)",
     )
+    v = sub.add_parser("version", help="versions of the code, configs and models in use")
+    v.add_argument("--json", action="store_true", help="as JSON")
     args = parser.parse_args(argv)
-    commands = {"demo": run_demo, "world": run_world, "capacity": run_capacity, "mcp": run_mcp}
+    commands = {
+        "demo": run_demo,
+        "world": run_world,
+        "capacity": run_capacity,
+        "mcp": run_mcp,
+        "version": run_version,
+    }
     return commands[args.command](args)
 
 
