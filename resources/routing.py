@@ -1,4 +1,5 @@
-"""The fetch router: which route (plain HTTP or the browser) each page of a crawl takes."""
+"""The fetch router: which route (plain HTTP, the browser or the Playwright MCP server's browser)
+each page of a crawl takes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import Field
 from orchestration_project.agents.coordination import CoordinationStore
 from orchestration_project.agents.routing import BanditRouter, RuleRouter, default_bandit
 from orchestration_project.operations.healing.breakers import CircuitBreakers
+from resources.fetching.mcp import McpFetcher
 
 __all__ = ["BreakerGate", "RoutingResource", "route_breaker"]
 
@@ -47,6 +49,12 @@ class RoutingResource(dg.ConfigurableResource):
     breaker_ttl_s: float = Field(
         default=2.0, description="how long a route's breaker state is reused between reads"
     )
+    mcp: McpFetcher | None = Field(
+        default=None,
+        description="the Playwright MCP server's browser as a third route (FETCH_ROUTES with "
+        "mcp); None: HTTP and the browser only",
+    )
+    mcp_cost: float = Field(default=8.0, description="cost of one fetch through the MCP server")
 
     def router(
         self,
@@ -70,6 +78,7 @@ class RoutingResource(dg.ConfigurableResource):
             browser_cost=self.browser_cost,
             value=self.value,
             discount=self.discount,
+            mcp_cost=self.mcp_cost if self.mcp is not None else None,
         )
         bandit.prior_fn = prior_fn
         gate = BreakerGate(breakers, ttl_s=self.breaker_ttl_s)

@@ -311,6 +311,7 @@ def discovered_pages(
         max_depth=int(research_sources["max_depth"].max()) if len(research_sources) else 0,
         # Sites crawled at once: 3, unless the healer lowered it after resource exhaustion.
         parallel_sites=OpsSettings(coordination.store()).max_parallel(context.job_name, 3),
+        mcp=routing.mcp,  # the third route, when FETCH_ROUTES includes mcp
     )
     df = crawled_pages(coordination.store(), crawl_id)
     df = df[df["site"].isin(context.partition_keys)].reset_index(drop=True)

@@ -20,6 +20,8 @@ from orchestration_project.agents.planning import site_of
 
 ROUTE_HTTP = "http"
 ROUTE_BROWSER = "browser"
+ROUTE_MCP = "mcp"  # the Playwright MCP server's browser: a second route that runs JavaScript
+JS_ROUTES = (ROUTE_BROWSER, ROUTE_MCP)
 
 
 @dataclass
@@ -107,8 +109,13 @@ def default_bandit(
     value: float = 10.0,
     discount: float = 0.85,
     seed: int = 0,
+    mcp_cost: float | None = None,
 ) -> RouteBandit:
     """The fetch-route bandit with the rule's knowledge as its prior.
+
+    With ``mcp_cost`` the Playwright MCP server's browser is a third arm (prior 1 : 1, like the
+    browser); at 8 (``benchmarks/mcp_vs_playwright.py``: an MCP navigation costs about twice a
+    direct one) it is explored rarely and takes the JavaScript pages when the browser fails.
 
     HTTP starts at 4 : 1 (successes : failures; plain HTTP works for most sites), the browser at
     1 : 1; a browser fetch costs 4 HTTP fetches, a fetched page is worth 10. Chosen by
@@ -118,13 +125,21 @@ def default_bandit(
     each time), and a failing HTTP route keeps a median of 7 (p90 10) decisions. With browser
     cost 3 the exploration rate is 26 % for a switch after 5; with 5, 2.5 % for 10.
     """
+    routes: tuple[str, ...] = (ROUTE_HTTP, ROUTE_BROWSER)
+    costs = {ROUTE_HTTP: http_cost, ROUTE_BROWSER: browser_cost}
+    successes = {ROUTE_HTTP: 4.0, ROUTE_BROWSER: 1.0}
+    failures = {ROUTE_HTTP: 1.0, ROUTE_BROWSER: 1.0}
+    if mcp_cost is not None:
+        routes += (ROUTE_MCP,)
+        costs[ROUTE_MCP] = mcp_cost
+        successes[ROUTE_MCP], failures[ROUTE_MCP] = 1.0, 1.0
     return RouteBandit(
-        routes=(ROUTE_HTTP, ROUTE_BROWSER),
-        costs={ROUTE_HTTP: http_cost, ROUTE_BROWSER: browser_cost},
+        routes=routes,
+        costs=costs,
         value=value,
         discount=discount,
-        prior_successes={ROUTE_HTTP: 4.0, ROUTE_BROWSER: 1.0},
-        prior_failures={ROUTE_HTTP: 1.0, ROUTE_BROWSER: 1.0},
+        prior_successes=successes,
+        prior_failures=failures,
         seed=seed,
     )
 
@@ -173,16 +188,21 @@ class BanditRouter(RuleRouter):
     def choose(self, url: str) -> tuple[str, str]:
         """The route for ``url`` and the reason for it (prefixed with the router's name)."""
         why = self.needs_browser(url)
-        if why:
-            return ROUTE_BROWSER, f"[{self.name}] {why}"
         site = site_of(url)
-        routes = self.bandit.routes
+        js_routes = [r for r in self.bandit.routes if r in JS_ROUTES]
+        if why and len(js_routes) < 2:
+            return ROUTE_BROWSER, f"[{self.name}] {why}"
+        # a page that needs JavaScript is for a route that runs it: the bandit picks which
+        routes = js_routes if why else self.bandit.routes
         allowed = [r for r in routes if self.allowed is None or self.allowed(site, r)]
+        if why and not allowed:
+            return ROUTE_BROWSER, f"[{self.name}] {why}; every JavaScript route's breaker open"
         with self._lock:
             decision = self.bandit.choose(site, allowed)
         closed = [r for r in routes if r not in allowed]
         note = f"; breaker open on {', '.join(closed)}" if closed else ""
-        return decision.route, f"[{self.name}] {decision.reason()}{note}"
+        js = f"{why}; " if why else ""
+        return decision.route, f"[{self.name}] {js}{decision.reason()}{note}"
 
     def record(self, url: str, route: str, *, ok: bool) -> None:
         """Update the bandit with one attempt's outcome; report a route that now fails."""

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from orchestration_project.agents.coordination.store import CoordinationStore
 from orchestration_project.agents.planning import Task, TaskGraph
-from orchestration_project.agents.routing import ROUTE_BROWSER, ROUTE_HTTP, RuleRouter
+from orchestration_project.agents.routing import ROUTE_BROWSER, ROUTE_HTTP, ROUTE_MCP, RuleRouter
 from orchestration_project.agents.runtime import Agent, ToolResult
 from orchestration_project.research.crawler.site import CrawlConfig, CrawlResult, SiteCrawler
 
@@ -23,10 +23,12 @@ _URLS_SCHEMA = {
 
 
 @contextmanager
-def fetch_tools(agent: Agent, http: Any, browser: Any) -> Iterator[None]:
-    """Give ``agent`` the tools ``http_fetch`` and ``browser_fetch`` for the block's duration.
+def fetch_tools(agent: Agent, http: Any, browser: Any, mcp: Any = None) -> Iterator[None]:
+    """Give ``agent`` the tools ``http_fetch`` and ``browser_fetch`` for the block's duration,
+    and ``mcp_fetch`` (the Playwright MCP server's browser) when ``mcp`` is given.
 
-    The browser starts only when a page first needs it and is closed when the block ends.
+    A browser (or MCP server) starts only when a page first needs it and is closed when the
+    block ends.
     """
     from orchestration_project.agents.runtime import FunctionTool
 
@@ -43,6 +45,21 @@ def fetch_tools(agent: Agent, http: Any, browser: Any) -> Iterator[None]:
             res = sessions[0].fetch_many(urls)
             return ToolResult(value=res, route=ROUTE_BROWSER, outcome=_batch_outcome(res))
 
+        mcp_sessions: list[Any] = []
+
+        def mcp_fetch(urls: list[str]) -> ToolResult:
+            if not mcp_sessions:
+                mcp_sessions.append(stack.enter_context(mcp.server().session()))
+            res = [mcp.fetch_in(mcp_sessions[0], url) for url in urls]
+            return ToolResult(value=res, route=ROUTE_MCP, outcome=_batch_outcome(res))
+
+        if mcp is not None:
+            agent.tools["mcp_fetch"] = FunctionTool(
+                "mcp_fetch",
+                mcp_fetch,
+                description="Fetch pages in Chromium through the Playwright MCP server's tools.",
+                input_schema=_URLS_SCHEMA,
+            )
         agent.tools["http_fetch"] = FunctionTool(
             "http_fetch",
             http_fetch,
@@ -78,12 +95,15 @@ def run_crawl(
     batch_size: int = 8,
     parallel_sites: int = 3,
     max_failed: int | None = None,
+    mcp: Any = None,
 ) -> dict[str, CrawlResult]:
     """Crawl every site of ``seeds``: the planner's crawl subtasks fan out to one crawler agent
     per site, ``parallel_sites`` at a time; resumable by ``crawl_id``.
 
     ``max_pages`` counts pages fetched ``ok`` per site; ``max_failed`` bounds failed fetches per
-    site (None: ``max(10, max_pages // 4)``). Returns each site's :class:`CrawlResult`.
+    site (None: ``max(10, max_pages // 4)``). ``mcp``: a third fetch route through the
+    Playwright MCP server (an ``McpFetcher``), for routers that choose it. Returns each site's
+    :class:`CrawlResult`.
     """
     from orchestration_project.agents.coordination.bus import MessageBus
     from orchestration_project.agents.planning import plan_market_research
@@ -102,7 +122,7 @@ def run_crawl(
             goal=f"Discover pages about {topic or 'the market'} on {site}",
             recorder=recorder,
         )
-        with fetch_tools(agent, http, browser):
+        with fetch_tools(agent, http, browser, mcp):
             return SiteCrawler(
                 agent=agent,
                 store=store,

@@ -13,7 +13,13 @@ import sqlalchemy as sa
 from orchestration_project.agents.coordination.bus import MessageBus
 from orchestration_project.agents.coordination.store import CoordinationStore
 from orchestration_project.agents.planning import site_of
-from orchestration_project.agents.routing import ROUTE_BROWSER, ROUTE_HTTP, FetchAttempt, RuleRouter
+from orchestration_project.agents.routing import (
+    ROUTE_BROWSER,
+    ROUTE_HTTP,
+    ROUTE_MCP,
+    FetchAttempt,
+    RuleRouter,
+)
 from orchestration_project.agents.runtime import Agent
 from orchestration_project.common.time import utcnow
 from orchestration_project.research.crawler.frontier import Frontier, default_max_failed
@@ -203,7 +209,7 @@ class SiteCrawler:
     ) -> tuple[dict[str, Any], list[FetchAttempt]]:
         """Routed fetch of a batch: returns url -> final FetchResult, and every attempt."""
         now = utcnow
-        by_route: dict[str, list[str]] = {ROUTE_HTTP: [], ROUTE_BROWSER: []}
+        by_route: dict[str, list[str]] = {ROUTE_HTTP: [], ROUTE_BROWSER: [], ROUTE_MCP: []}
         reasons: dict[str, str] = {}
         for e in entries:
             route, reason = self.router.choose(e["url"])
@@ -239,6 +245,18 @@ class SiteCrawler:
                     results[r.url] = (r, False)
                     if r.ok:
                         self.router.observe(r.url, needs_javascript=False)
+        if by_route[ROUTE_MCP]:  # the Playwright MCP server's browser (runs JavaScript)
+            out = self.agent.use("mcp_fetch", urls=by_route[ROUTE_MCP]).value
+            for r in out:
+                attempts.append(self._attempt(r, ROUTE_MCP, True, reasons[r.url], now()))
+                verdict = route_verdict(r)
+                if verdict is not None:
+                    self.router.record(r.url, ROUTE_MCP, ok=verdict)
+                if verdict is False and r.outcome != "timeout" and self.router.retry_failed_route:
+                    escalate.append(r.url)
+                    reasons[r.url] = f"MCP route failed ({r.outcome}): retried in the browser"
+                else:
+                    results[r.url] = (r, True)
         to_browser = by_route[ROUTE_BROWSER] + escalate
         if to_browser:
             out = self.agent.use("browser_fetch", urls=to_browser).value

@@ -126,3 +126,46 @@ def test_the_page_budget_is_kept_per_site(demo_world: Any, tmp_path: Path) -> No
     fetched = df[~df["outcome"].isin(["refused", "robots_disallowed"])]
     assert fetched.groupby("site").size().max() <= 5 + 3  # the last batch may finish
     assert fetched["site"].nunique() == 2
+
+
+def test_the_playwright_mcp_server_is_a_third_route_that_runs_javascript(
+    demo_world: Any, tmp_path: Path
+) -> None:
+    """FETCH_ROUTES with mcp: a site whose links need JavaScript crawled through the Playwright
+    MCP server's browser (a real server from npm driving Chromium) finds the pages plain HTTP
+    misses, like the browser route, and every attempt names the route."""
+    from orchestration_project.agents.routing import ROUTE_MCP
+    from resources.fetching.mcp import McpFetcher
+
+    url = f"sqlite:///{tmp_path / 'coord.db'}"
+    js_sites = {j["site"] for j in demo_world.ground_truth()["js_only"] if j["what"] == "links"}
+    site = sorted(js_sites)[0]
+    seeds = [demo_world.sites[site] + "/"]
+    allowed = demo_world.allowed_hosts
+    http, browser = _fetchers(allowed)
+    mcp = McpFetcher(allowed_domains=allowed, allow_private_hosts=["127.0.0.1"])
+    recorder = ActionRecorder()
+    run_crawl(
+        crawl_id="mcp-only",
+        seeds=seeds,
+        topic="smart thermostats",
+        store=CoordinationStore(url),
+        http=http,
+        browser=browser,
+        router=FixedRouter(ROUTE_MCP),
+        recorder=recorder,
+        max_pages=12,
+        max_depth=4,
+        batch_size=4,
+        mcp=mcp,
+    )
+    pages = crawled_pages(CoordinationStore(url), "mcp-only")
+    assert set(pages["route"].dropna()) == {ROUTE_MCP}
+    ok = set(pages.loc[pages["outcome"] == "ok", "url"])
+    products = {
+        demo_world.sites[site] + p["path"]
+        for p in demo_world.ground_truth()["products"]
+        if p["site"] == site
+    }
+    assert products & ok  # product pages reached only through JavaScript links
+    assert {a.name for a in recorder.actions} >= {"mcp_fetch"}
