@@ -281,7 +281,7 @@ VERSIONED_CONFIGS = {
     "process: onboarding exception": (
         "orchestration_project/business_processes/processes/onboarding_exception.yaml"
     ),
-    "site QA journeys": "orchestration_project/site_qa/journeys.yaml",
+    "site QA journeys": "orchestration_project/demo_world/qa_journeys.yaml",
     "anomaly detector": "ml/anomaly.py",
     "Dagster instance": "dagster.yaml",
 }

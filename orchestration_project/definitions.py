@@ -13,6 +13,7 @@ import assets.customer_onboarding
 import assets.market_research
 import assets.operations
 import assets.optimization
+import assets.site_qa
 import sensors.business_processes
 import sensors.customer_onboarding
 import sensors.operations
@@ -27,6 +28,7 @@ DOMAINS = [
     assets.content_marketing.defs,
     assets.customer_onboarding.defs,
     assets.business_processes.defs,
+    assets.site_qa.defs,
     sensors.operations.defs,
     sensors.optimization.defs,
     sensors.customer_onboarding.defs,

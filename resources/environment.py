@@ -39,9 +39,11 @@ from resources.coordination import CoordinationResource
 from resources.demo_crm import DemoCrmFormFiller
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
+from resources.fetching.mcp import McpFetcher
 from resources.form_filling import BrowserFormFiller
 from resources.language import OfflineLanguageEngine, OpenAIChatEngine, TieredLanguageEngine
 from resources.mcp_form_filling import McpFormFiller, RoutedFormFiller
+from resources.playwright_mcp import PlaywrightMcp
 from resources.routing import RoutingResource
 from resources.sources import ConfiguredSources, DemoWorldSources
 from resources.tracking import MlflowTracking
@@ -169,7 +171,13 @@ def local_resources(
             webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
         ),
         "tracking": tracking,
-        "routing": RoutingResource(strategy=os.environ.get("ROUTING_STRATEGY", "bandit")),
+        "routing": routing_resource(allowed, loopback),
+        # the Playwright MCP server's browser tools (site QA journeys), started per run
+        "playwright_mcp": PlaywrightMcp(
+            allowed_domains=allowed,
+            allow_private_hosts=loopback,
+            chromium_path=os.environ.get("CHROMIUM_PATH") or None,
+        ),
         # The demo world's content site: takes publications, serves experiments to SIMULATED
         # visitors with a known true click rate per strategy.
         "publish_sink": WebhookPublishSink(
@@ -245,7 +253,10 @@ def production_resources() -> dict[str, Any]:
             slack_token=dg.EnvVar("SLACK_BOT_TOKEN") if os.environ.get("SLACK_BOT_TOKEN") else None,
             slack_channel=os.environ.get("SLACK_CHANNEL", "#ops-alerts"),
         ),
-        "routing": RoutingResource(strategy=os.environ.get("ROUTING_STRATEGY", "bandit")),
+        "routing": routing_resource(allowed, []),
+        "playwright_mcp": PlaywrightMcp(
+            url=os.environ.get("PLAYWRIGHT_MCP_URL") or None, allowed_domains=allowed
+        ),
         "publish_sink": WebhookPublishSink(
             url=os.environ.get("CONTENT_WEBHOOK_URL", ""),
             token=_secret("CONTENT_WEBHOOK_TOKEN"),
@@ -287,6 +298,23 @@ def png_markdown(path: Path, alt: str = "chart") -> dg.MetadataValue:
     (a path would only show its name)."""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
+
+
+def routing_resource(allowed: list[str], private_hosts: list[str]) -> RoutingResource:
+    """The fetch router (``ROUTING_STRATEGY``), with the Playwright MCP server's browser as a
+    third route when ``FETCH_ROUTES`` names ``mcp`` (``http,browser,mcp``; it is started over
+    stdio per crawl, or reached at ``PLAYWRIGHT_MCP_URL``)."""
+    routes = {r.strip() for r in os.environ.get("FETCH_ROUTES", "http,browser").split(",")}
+    mcp = (
+        McpFetcher(
+            mcp_url=os.environ.get("PLAYWRIGHT_MCP_URL") or None,
+            allowed_domains=allowed,
+            allow_private_hosts=private_hosts,
+        )
+        if "mcp" in routes
+        else None
+    )
+    return RoutingResource(strategy=os.environ.get("ROUTING_STRATEGY", "bandit"), mcp=mcp)
 
 
 def build_resources(env: Environment | None = None) -> dict[str, Any]:

@@ -195,3 +195,11 @@ BROWSER_MODULES |= {
     "tests/resources/test_mcp_form_filling.py",
 }
 SLOW_MODULES |= {"tests/resources/test_mcp_form_filling.py"}  # the CRM wizard, customer by customer
+
+# -- site QA: journeys through the Playwright MCP server on the demo world ------------------------
+BROWSER_MODULES |= {
+    "tests/assets/test_site_qa.py",
+    "tests/orchestration_project/site_qa/test_a11y.py",
+    "tests/orchestration_project/site_qa/test_runner.py",
+}
+SLOW_MODULES |= {"tests/assets/test_site_qa.py"}  # dg.materialize three times + Chromium

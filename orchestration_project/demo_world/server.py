@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 from orchestration_project.demo_world.common import HTML, SiteBundle, esc, oversized_chunks
 from orchestration_project.demo_world.data import Site
 from orchestration_project.demo_world.scenarios import Degradation, Ramp, decay_html
+from orchestration_project.demo_world.storefront import Reply, Storefront
+
+BREAK_KINDS = ("server_error", "slow", "console_error", "broken_link", "remove_buttons")
+"""How ``DemoWorld.break_page`` can break one page on purpose (site QA tests)."""
+BROKEN_LINK_PATH = "/store/delivery-information"  # answers 404: nothing is served there
+_BUTTON = re.compile(r"<button\b.*?</button>", re.S | re.I)
 
 # each site pretends to run on a different stack
 SERVER_HEADERS = {
@@ -35,6 +42,8 @@ class SiteFaults:
             protection): the plain-HTTP route fails while the browser route still works.
         degradation: a ``degrade`` scenario: latency and errors ramping up (``scenarios``).
         decay: a ``decay`` scenario: the share of prices and ratings the pages have lost.
+        broken: pages broken on purpose, by path: ``(kind, seconds)`` with a kind of
+            :data:`BREAK_KINDS` (``DemoWorld.break_page``).
     """
 
     delay_s: float = 0.0
@@ -42,12 +51,14 @@ class SiteFaults:
     block_non_browsers: bool = False
     degradation: Degradation | None = None
     decay: Ramp | None = None
+    broken: dict[str, tuple[str, float]] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
 
     def clear(self) -> None:
         """No faults."""
         self.delay_s, self.error_rate, self.block_non_browsers = 0.0, 0.0, False
         self.degradation, self.decay = None, None
+        self.broken.clear()
 
     def current_delay_s(self) -> float:
         """The latency added to every answer now (fixed delay plus a degradation's ramp)."""
@@ -65,6 +76,24 @@ class SiteFaults:
             return body
         share = self.decay.progress()
         return decay_html(body.decode("utf-8"), share, salt=path).encode("utf-8")
+
+    def breakage(self, path: str, body: bytes) -> bytes:
+        """An HTML page as a page broken on purpose serves it: with a script that throws
+        (``console_error``), a link to a page that does not exist (``broken_link``) or without
+        its buttons (``remove_buttons``); other pages unchanged."""
+        kind = self.broken.get(path, ("", 0.0))[0]
+        if kind == "console_error":
+            script = (
+                "<script>throw new Error('demo world: this page was broken on purpose');"
+                "</script></body>"
+            )
+            return body.replace(b"</body>", script.encode(), 1)
+        if kind == "broken_link":
+            link = f'<p><a href="{BROKEN_LINK_PATH}">Delivery information</a></p></body>'
+            return body.replace(b"</body>", link.encode(), 1)
+        if kind == "remove_buttons":
+            return _BUTTON.sub("", body.decode("utf-8")).encode("utf-8")
+        return body
 
 
 class DemoHTTPServer(ThreadingHTTPServer):
@@ -99,12 +128,14 @@ def make_handler(
     oversized_bytes: int,
     site: Site | None,
     faults: SiteFaults | None = None,
+    storefront: Storefront | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     """A request handler class serving ``bundle``.
 
     Besides the site's pages every site answers two fault endpoints, used by fault injection:
     ``/__fault/status/<code>`` (that HTTP status) and ``/__fault/slow?seconds=N`` (a page that
-    takes N seconds). ``faults`` adds site-wide latency, errors or bot blocking.
+    takes N seconds). ``faults`` adds site-wide latency, errors or bot blocking, and pages
+    broken on purpose. ``storefront`` serves the ``/store`` pages (GET and POST).
     """
     faults = faults or SiteFaults()
     pages = {p: html.encode("utf-8") for p, html in bundle.normal.items()}
@@ -138,6 +169,12 @@ def make_handler(
             delay, error_rate = faults.current_delay_s(), faults.current_error_rate()
             if delay and stop_event.wait(delay):
                 return
+            kind, seconds = faults.broken.get(path.rstrip("/") or "/", ("", 0.0))
+            if kind == "slow" and stop_event.wait(seconds):
+                return
+            if kind == "server_error":
+                self._send(500, HTML, b"<html><body><h1>Internal Server Error</h1></body></html>")
+                return
             agent = self.headers.get("User-Agent", "")
             if (error_rate and faults.rng.random() < error_rate) or (
                 faults.block_non_browsers and "Mozilla" not in agent
@@ -146,8 +183,11 @@ def make_handler(
                 return
             if path != "/" and path.endswith("/") and path.rstrip("/") in pages:
                 path = path.rstrip("/")
-            if path in pages:
-                self._send(200, HTML, faults.page(path, pages[path]))
+            if storefront is not None and storefront.handles(path):
+                query = parse_qs(parts.query)
+                self._reply(path, storefront.get(path, query, self._cookies()))
+            elif path in pages:
+                self._send(200, HTML, faults.breakage(path, faults.page(path, pages[path])))
             elif path in bundle.static:
                 ctype, body = bundle.static[path]
                 extra = {}
@@ -171,6 +211,36 @@ def make_handler(
                 self._stream_oversized(site)
             else:
                 self._send(404, HTML, _not_found_page(brand, path))
+
+        def _cookies(self) -> dict[str, str]:
+            jar: dict[str, str] = {}
+            for part in self.headers.get("Cookie", "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name:
+                    jar[name] = value
+            return jar
+
+        def _reply(self, path: str, reply: Reply) -> None:
+            body = reply.body
+            if reply.content_type == HTML and reply.status < 300:
+                body = faults.breakage(path.rstrip("/") or "/", body)
+            self._send(reply.status, reply.content_type, body, reply.headers)
+
+        def _post(self) -> None:
+            path = urlsplit(self.path).path or "/"
+            if storefront is None or not storefront.handles(path):
+                self._send(405, HTML, b"<html><body>Method Not Allowed</body></html>")
+                return
+            kind, seconds = faults.broken.get(path.rstrip("/"), ("", 0.0))
+            if kind == "slow" and stop_event.wait(seconds):
+                return
+            if kind == "server_error":
+                self._send(500, HTML, b"<html><body><h1>Internal Server Error</h1></body></html>")
+                return
+            length = min(int(self.headers.get("Content-Length") or 0), 100_000)
+            raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+            form = parse_qs(raw, keep_blank_values=True)
+            self._reply(path, storefront.post(path, form, self._cookies()))
 
         def _fault(self, path: str, query: dict[str, list[str]]) -> None:
             if path.startswith("/__fault/status/"):
@@ -212,6 +282,13 @@ def make_handler(
         def do_HEAD(self) -> None:  # noqa: N802
             """Serve a HEAD (headers only)."""
             self._guarded()
+
+        def do_POST(self) -> None:  # noqa: N802
+            """Take a store form (other paths: 405)."""
+            try:
+                self._post()
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+                self.close_connection = True
 
     return Handler
 

@@ -11,12 +11,14 @@ from orchestration_project.demo_world.data import SITES
 from orchestration_project.demo_world.outside import outside_routes
 from orchestration_project.demo_world.scenarios import DECAY, DEGRADE, Degradation, Ramp
 from orchestration_project.demo_world.server import (
+    BREAK_KINDS,
     DemoHTTPServer,
     SiteFaults,
     make_handler,
     start_server,
 )
 from orchestration_project.demo_world.sites import render_site
+from orchestration_project.demo_world.storefront import Storefront
 from orchestration_project.demo_world.truth import absolutize, load_ground_truth
 
 
@@ -31,9 +33,11 @@ class DemoWorld:
         stop_event: threading.Event,
         faults: dict[str, SiteFaults] | None = None,
         handlers: dict[str, Any] | None = None,
+        storefronts: dict[str, Storefront] | None = None,
     ) -> None:
         """Use :func:`start_demo_world` rather than constructing this directly."""
         self.faults: dict[str, SiteFaults] = faults or {}
+        self.storefronts: dict[str, Storefront] = storefronts or {}
         self._handlers: dict[str, Any] = handlers or {}
         self._down: dict[str, DemoHTTPServer] = {}
         self._timers: dict[str, threading.Timer] = {}
@@ -76,6 +80,26 @@ class DemoWorld:
         f = self.faults[slug]
         f.clear()
         f.delay_s, f.error_rate, f.block_non_browsers = delay_s, error_rate, block_non_browsers
+
+    def break_page(self, slug: str, path: str, kind: str, *, seconds: float = 5.0) -> None:
+        """Break one page of site ``slug`` on purpose (site QA tests), until :meth:`fix_page`,
+        :meth:`clear_faults` or ``set_faults``.
+
+        Args:
+            slug: the site.
+            path: the page's path (``/store/cart``, ``/products``…).
+            kind: ``server_error`` (HTTP 500, GET and POST), ``slow`` (``seconds`` late),
+                ``console_error`` (a script that throws), ``broken_link`` (a link to a page
+                that does not exist) or ``remove_buttons`` (the page loses its buttons).
+            seconds: the delay of a ``slow`` page.
+        """
+        if kind not in BREAK_KINDS:
+            raise ValueError(f"unknown kind {kind!r}: one of {', '.join(BREAK_KINDS)}")
+        self.faults[slug].broken[path.rstrip("/") or "/"] = (kind, float(seconds))
+
+    def fix_page(self, slug: str, path: str) -> None:
+        """Undo :meth:`break_page` for that page."""
+        self.faults[slug].broken.pop(path.rstrip("/") or "/", None)
 
     def clear_faults(self) -> None:
         """Remove every site fault and bring every site that was taken down back up."""
@@ -238,9 +262,11 @@ def start_demo_world(
         by_slug: dict[str, str] = {}
         faults: dict[str, SiteFaults] = {}
         handlers: dict[str, Any] = {}
+        storefronts: dict[str, Storefront] = {}
         for i, site in enumerate(SITES):
             bundle = render_site(site, outside_url)
             faults[site.slug] = SiteFaults()
+            storefronts[site.slug] = Storefront(site)
             handler = make_handler(
                 site.slug,
                 bundle,
@@ -249,6 +275,7 @@ def start_demo_world(
                 oversized_bytes,
                 site,
                 faults[site.slug],
+                storefronts[site.slug],
             )
             handlers[site.slug] = handler
             srv = start_server(host, port(i), handler)
@@ -260,4 +287,4 @@ def start_demo_world(
             srv.shutdown()
             srv.server_close()
         raise
-    return DemoWorld(by_slug, outside_url, servers, stop_event, faults, handlers)
+    return DemoWorld(by_slug, outside_url, servers, stop_event, faults, handlers, storefronts)

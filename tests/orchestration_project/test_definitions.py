@@ -69,6 +69,7 @@ def test_the_market_research_lineage() -> None:
         "content_marketing",
         "customer_onboarding",
         "business_processes",
+        "site_qa",
     }
     # the route model learns from the fetch history the crawl writes
     assert graph.get(key("route_training_set")).parent_keys == {key("fetch_attempts")}
