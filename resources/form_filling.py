@@ -39,7 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
@@ -48,6 +48,7 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
+from orchestration_project.agents.mcp_loop import WalkState, classify_page
 from orchestration_project.customer_onboarding.mapping import (
     FieldMapping,
     FieldValue,
@@ -671,14 +672,10 @@ class PolicyProxy:
 
 
 @dataclass
-class _CustomerState:
-    """What one customer's attempts share."""
+class _CustomerState(WalkState):
+    """What one customer's attempts share (the MCP route's walk state, and the key)."""
 
     key: str = ""
-    resume_url: str | None = None
-    submitted: bool = False  # the final button was pressed in some attempt
-    sign_ins: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class CrmBatch:
@@ -695,6 +692,69 @@ class CrmBatch:
         self.fatal: str | None = None
         self.background_refusals: list[str] = []  # Chromium's own requests, refused
         self._verdicts: dict[tuple[str, str, int | None], str | None] = {}
+
+    async def with_retries(
+        self,
+        key: str,
+        res: OnboardingResult,
+        state: Any,
+        attempt: Callable[[], Awaitable[tuple[str, str | None]]],
+        *,
+        transient: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        """One customer by either route: the CRM's lookup before every attempt (an account
+        that exists is never created twice, also when a confirmation was lost), ``attempt()``
+        (the route's walk through the wizard, returning ``(kind, account_id)``), and retries
+        with backoff on transient errors (``CrmTransientError`` and ``transient``). After the
+        last attempt the reason is in ``res.errors``; a CRM that cannot be reached is marked
+        down, so the batch's next customers are tried once. Other errors reach the caller.
+
+        Args:
+            key: the customer's external reference.
+            res: the result to fill in (status, account id, attempts, errors).
+            state: the route's per-customer state (``submitted``, ``notes``).
+            attempt: one walk through the wizard.
+            transient: the route's own errors worth another attempt.
+        """
+        cfg = self.cfg
+        probing = self.down is not None  # the CRM was found down: one try tells if it is back
+        attempts = 1 if probing else cfg.max_attempts
+        while True:
+            res.attempts += 1
+            submitted_before = state.submitted
+            try:
+                if self.fatal:
+                    raise CrmFatalError(self.fatal)
+                found = await self.lookup(key)
+                self.down, probing, attempts = None, False, cfg.max_attempts  # it answers
+                if found:
+                    res.account_id = found
+                    res.status = "created" if submitted_before else "exists"
+                    if submitted_before:
+                        state.notes.append(
+                            "the confirmation was lost; the lookup found the account"
+                        )
+                    return
+                kind, account_id = await attempt()
+                res.account_id = account_id
+                res.status = "created" if kind == "created" or submitted_before else "exists"
+                return
+            except (CrmTransientError, *transient) as exc:
+                if res.attempts >= attempts:
+                    if getattr(exc, "unreachable", False):
+                        self.down = str(exc)
+                    what = f"{res.attempts} attempts" if res.attempts > 1 else "1 attempt"
+                    prefix = "not attempted: " if probing else ""
+                    res.errors.append(f"{prefix}{exc} (after {what})")
+                    if state.submitted:
+                        res.errors.append(
+                            "the final submit was sent before this failure: the account may "
+                            "exist (a re-run looks it up before filling again)"
+                        )
+                    return
+                state.notes.append(f"attempt {res.attempts}: {exc}; retried")
+                backoff = cfg.backoff_s * 2 ** (res.attempts - 1)
+                await asyncio.sleep(min(5.0, backoff * (1 + random.random() / 2)))
 
     def url(self, path: str) -> str:
         """An absolute URL on the CRM."""
@@ -914,25 +974,7 @@ class _Worker:
         ``("created",)``, ``("exists",)``, ``("start",)``, ``("unavailable", text)`` or
         ``("unknown", headings)``."""
         heads = await self.page.evaluate(_HEADINGS_JS)
-        m, conf = self.m, self.m.confirmation
-        status = self.nav_status or 200
-        unavailable = [h for h in heads if h in m.unavailable_headings]
-        if status >= 500 or status == 429 or unavailable:
-            what = unavailable[0] if unavailable else (heads[0] if heads else "no heading")
-            return "unavailable", f"HTTP {status}: {what}"
-        if m.login.heading in heads:
-            return "login", None
-        if conf.created_heading in heads:
-            return "created", None
-        if conf.exists_heading and conf.exists_heading in heads:
-            return "exists", None
-        for h in heads:
-            page = m.page_by_heading(h)
-            if page is not None:
-                return "page", page
-        if m.start.heading and m.start.heading in heads:
-            return "start", None
-        return "unknown", heads
+        return classify_page(self.m, heads, self.nav_status or 200)
 
     async def _alert_text(self) -> str:
         with contextlib.suppress(Exception):
@@ -1239,60 +1281,27 @@ class _Worker:
 
     async def onboard(self, rv: RecordValues) -> OnboardingResult:
         """One customer, with retries; never raises."""
-        b, cfg = self.b, self.b.cfg
         res = OnboardingResult(external_ref=rv.key, status="failed")
         cs = _CustomerState(key=rv.key)
         started = time.perf_counter()
         self.blocked.clear()
-        probing = b.down is not None  # the CRM was found down: one try tells if it is back
-        attempts = 1 if probing else cfg.max_attempts
         on_page = False
+
+        async def attempt() -> tuple[str, str | None]:
+            nonlocal on_page
+            if self.page is None or self.page.is_closed():
+                await self.open()
+            on_page = True
+            return await self._attempt(rv, cs)
+
         try:
-            while True:
-                res.attempts += 1
-                submitted_before = cs.submitted
-                try:
-                    if b.fatal:
-                        raise CrmFatalError(b.fatal)
-                    found = await b.lookup(rv.key)
-                    b.down, probing, attempts = None, False, cfg.max_attempts  # it answers
-                    if found:
-                        res.account_id = found
-                        res.status = "created" if submitted_before else "exists"
-                        if submitted_before:
-                            cs.notes.append(
-                                "the confirmation was lost; the lookup found the account"
-                            )
-                        break
-                    if self.page is None or self.page.is_closed():
-                        await self.open()
-                    on_page = True
-                    kind, account_id = await self._attempt(rv, cs)
-                    res.account_id = account_id
-                    res.status = "created" if kind == "created" or submitted_before else "exists"
-                    break
-                except CrmTransientError as exc:
-                    if res.attempts >= attempts:
-                        if exc.unreachable:
-                            b.down = str(exc)
-                        what = f"{res.attempts} attempts" if res.attempts > 1 else "1 attempt"
-                        prefix = "not attempted: " if probing else ""
-                        res.errors.append(f"{prefix}{exc} (after {what})")
-                        if cs.submitted:
-                            res.errors.append(
-                                "the final submit was sent before this failure: the account may "
-                                "exist (a re-run looks it up before filling again)"
-                            )
-                        break
-                    cs.notes.append(f"attempt {res.attempts}: {exc}; retried")
-                    backoff = cfg.backoff_s * 2 ** (res.attempts - 1)
-                    await asyncio.sleep(min(5.0, backoff * (1 + random.random() / 2)))
+            await self.b.with_retries(rv.key, res, cs, attempt)
         except _Rejected as exc:
             res.status, res.errors, res.field_errors = "rejected", exc.errors, exc.field_errors
         except CrmFailedError as exc:
             res.errors.append(str(exc))
         except CrmFatalError as exc:
-            b.fatal = b.fatal or str(exc)
+            self.b.fatal = self.b.fatal or str(exc)
             res.errors.append(str(exc))
         except Exception as exc:  # a crashed browser, a bug: this customer fails, not the batch
             res.errors.append(f"unexpected error: {type(exc).__name__}: {_first_line(exc)}")

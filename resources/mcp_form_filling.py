@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -58,7 +57,6 @@ from resources.form_filling import (  # the direct route's CRM semantics, shared
     CrmBatch,
     CrmFailedError,
     CrmFatalError,
-    CrmTransientError,
 )
 from resources.playwright_mcp import McpSession, McpUnavailableError, PlaywrightMcp, caller_for
 
@@ -232,50 +230,18 @@ class _McpWorker:
 
     async def onboard(self, rv: RecordValues) -> OnboardingResult:
         """One customer, with retries; never raises."""
-        b, cfg, m = self.b, self.cfg, self.b.mapping
+        b, m = self.b, self.b.mapping
         res = OnboardingResult(external_ref=rv.key, status="failed")
         state = WalkState()
         started = time.perf_counter()
         blocked_before = len(self.session.blocked)
-        probing = b.down is not None
-        attempts = 1 if probing else cfg.max_attempts
         try:
             values = self._values(rv)
-            while True:
-                res.attempts += 1
-                submitted_before = state.submitted
-                try:
-                    if b.fatal:
-                        raise CrmFatalError(b.fatal)
-                    found = await b.lookup(rv.key)
-                    b.down, probing, attempts = None, False, cfg.max_attempts
-                    if found:
-                        res.account_id = found
-                        res.status = "created" if submitted_before else "exists"
-                        if submitted_before:
-                            state.notes.append(
-                                "the confirmation was lost; the lookup found the account"
-                            )
-                        break
-                    kind, account_id = await asyncio.to_thread(self.walker.attempt, values, state)
-                    res.account_id = account_id
-                    res.status = "created" if kind == "created" or submitted_before else "exists"
-                    break
-                except (CrmTransientError, WalkTransient) as exc:
-                    if res.attempts >= attempts:
-                        if isinstance(exc, CrmTransientError) and exc.unreachable:
-                            b.down = str(exc)
-                        what = f"{res.attempts} attempts" if res.attempts > 1 else "1 attempt"
-                        res.errors.append(f"{'not attempted: ' if probing else ''}{exc} ({what})")
-                        if state.submitted:
-                            res.errors.append(
-                                "the final submit was sent before this failure: the account may "
-                                "exist (a re-run looks it up before filling again)"
-                            )
-                        break
-                    state.notes.append(f"attempt {res.attempts}: {exc}; retried")
-                    backoff = cfg.backoff_s * 2 ** (res.attempts - 1)
-                    await asyncio.sleep(min(5.0, backoff * (1 + random.random() / 2)))
+
+            async def attempt() -> tuple[str, str | None]:
+                return await asyncio.to_thread(self.walker.attempt, values, state)
+
+            await b.with_retries(rv.key, res, state, attempt, transient=(WalkTransient,))
         except WalkRejected as exc:
             res.status, res.errors = "rejected", exc.errors
             res.field_errors = {}

@@ -48,6 +48,7 @@ __all__ = [
     "WalkFatal",
     "WalkRejected",
     "WalkState",
+    "classify_page",
     "WalkTransient",
     "parse_response",
     "parse_snapshot",
@@ -493,6 +494,31 @@ _SELECT_OPTIONS_JS = (
 )
 
 
+def classify_page(m: Any, heads: list[str], status: int) -> tuple[str, Any]:
+    """Which page of a form mapping ``m`` is on show, from its headings (literal texts of the
+    mapping) and HTTP status: ``unavailable`` (with the reason), ``login``, ``created``,
+    ``exists``, ``page`` (with its page mapping), ``start`` or ``unknown`` (with the headings).
+    Both form-filling routes (direct Playwright and MCP tools) decide with this."""
+    conf = m.confirmation
+    unavailable = [h for h in heads if h in m.unavailable_headings]
+    if status >= 500 or status == 429 or unavailable:
+        what = unavailable[0] if unavailable else (heads[0] if heads else "no heading")
+        return "unavailable", f"HTTP {status}: {what}"
+    if m.login.heading in heads:
+        return "login", None
+    if conf.created_heading in heads:
+        return "created", None
+    if conf.exists_heading and conf.exists_heading in heads:
+        return "exists", None
+    for h in heads:
+        page = m.page_by_heading(h)
+        if page is not None:
+            return "page", page
+    if m.start.heading and m.start.heading in heads:
+        return "start", None
+    return "unknown", heads
+
+
 class FormWalker:
     """Fills a form wizard through browser tools, as a form mapping describes it.
 
@@ -535,28 +561,8 @@ class FormWalker:
         return Snapshot(self.call("browser_snapshot"))
 
     def where(self, snap: Snapshot) -> tuple[str, Any]:
-        """Which page is on show, from its headings (literal texts of the mapping):
-        ``unavailable``, ``login``, ``created``, ``exists``, ``page`` (with its page mapping),
-        ``start`` or ``unknown`` (with the headings)."""
-        m, conf = self.m, self.m.confirmation
-        heads = snap.headings()
-        unavailable = [h for h in heads if h in m.unavailable_headings]
-        if snap.status >= 500 or snap.status == 429 or unavailable:
-            what = unavailable[0] if unavailable else (heads[0] if heads else "no heading")
-            return "unavailable", f"HTTP {snap.status}: {what}"
-        if m.login.heading in heads:
-            return "login", None
-        if conf.created_heading in heads:
-            return "created", None
-        if conf.exists_heading and conf.exists_heading in heads:
-            return "exists", None
-        for h in heads:
-            page = m.page_by_heading(h)
-            if page is not None:
-                return "page", page
-        if m.start.heading and m.start.heading in heads:
-            return "start", None
-        return "unknown", heads
+        """Which page is on show (:func:`classify_page` of the snapshot's headings)."""
+        return classify_page(self.m, snap.headings(), snap.status)
 
     # -- acting ------------------------------------------------------------------------------
 

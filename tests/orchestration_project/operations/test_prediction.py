@@ -98,7 +98,9 @@ def test_lock_waits_grow_until_a_writer_times_out(tmp_path: Path) -> None:
             except WarehouseLockedError:
                 timed_out = True
                 break
-            time.sleep(0.2)
+            # write often, so that a holder started late by a loaded machine still meets
+            # several writes during its ramp (0.2 s between writes gave three waits once)
+            time.sleep(0.05)
     finally:
         holder.terminate()
         holder.wait(10)
