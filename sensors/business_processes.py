@@ -5,7 +5,6 @@ queue (its customers become process tasks as soon as it changes). All running by
 
 import hashlib
 import json
-from pathlib import Path
 
 import dagster as dg
 
@@ -22,18 +21,12 @@ from assets.business_processes.jobs import (
     onboarding_exceptions_job,
     payment_export_job,
 )
+from orchestration_project.common.inbox import cursor, scan
 from resources.alerting import AlertingResource
 from resources.coordination import CoordinationResource
 
 CURSOR_FILES = 2000  # remembered (name, size, mtime) -> key entries, newest kept
 MAX_FILES_PER_RUN = 500
-
-
-def file_key(path: Path) -> str:
-    """A file's key: its name and a hash of its content (the same file, dropped again or seen
-    again after a restart, never starts a second run)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
-    return f"{path.name}:{digest}"
 
 
 @dg.sensor(
@@ -51,29 +44,20 @@ def invoice_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     remembers each file's key by name, size and modification time, so an unchanged file is
     neither hashed again nor requested again."""
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    current: dict[str, str] = {}
-    new: list[tuple[str, str]] = []
-    for path in inbox_files(invoice_inbox()):
-        stat = path.stat()
-        stamp = f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}"
-        key = seen.get(stamp) or file_key(path)
-        current[stamp] = key
-        if stamp not in seen and len(new) < MAX_FILES_PER_RUN:
-            new.append((str(path), key))
-        elif stamp not in seen:
-            del current[stamp]  # beyond this run's cap: the next tick takes it
+    current, new = scan(inbox_files(invoice_inbox()), seen, limit=MAX_FILES_PER_RUN)
     requests = []
     if new:
         batch_key = hashlib.sha256("\n".join(k for _, k in new).encode()).hexdigest()[:20]
         requests.append(
             dg.RunRequest(
                 run_key=f"invoices:{batch_key}",
-                run_config={"ops": {"invoice_intake": {"config": {"files": [p for p, _ in new]}}}},
+                run_config={
+                    "ops": {"invoice_intake": {"config": {"files": [str(p) for p, _ in new]}}}
+                },
                 tags={"invoice_files": str(len(new))},
             )
         )
-    kept = {**dict(list(seen.items())[-CURSOR_FILES:]), **current}
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(kept))
+    return dg.SensorResult(run_requests=requests, cursor=cursor(seen, current, keep=CURSOR_FILES))
 
 
 @dg.sensor(
@@ -158,7 +142,6 @@ defs = dg.Definitions(
 
 __all__ = [
     "defs",
-    "file_key",
     "invoice_inbox_sensor",
     "onboarding_review_sensor",
     "payment_ready_sensor",

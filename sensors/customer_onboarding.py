@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.customer_onboarding.jobs import customer_onboarding_job
+from orchestration_project.common.inbox import cursor, scan
 from resources.environment import data_dir
 
 SUFFIXES = {".csv", ".json", ".xlsx", ".xlsm"}
@@ -21,13 +21,6 @@ def inbox_folder() -> Path:
     folder = Path(os.environ.get("ONBOARDING_INBOX") or data_dir() / "inbox" / "customers")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def file_key(path: Path) -> str:
-    """The run key of a file: its name and a hash of its content (the same file, dropped
-    again or seen again after a restart, never starts a second run)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
-    return f"{path.name}:{digest}"
 
 
 @dg.sensor(
@@ -44,29 +37,24 @@ def customer_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     (kept by Dagster, so it survives restarts) remembers each file's key by name, size and
     modification time, so an unchanged file is not hashed again."""
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    folder = inbox_folder()
-    requests, current = [], {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
-            continue
-        stat = path.stat()
-        stamp = f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}"
-        key = seen.get(stamp) or file_key(path)
-        current[stamp] = key
-        if stamp in seen:
-            continue  # requested before (the run may still be queued): never twice
-        requests.append(
-            dg.RunRequest(
-                run_key=key,
-                run_config={"ops": {"customer_intake": {"config": {"file": str(path)}}}},
-                tags={"customer_file": path.name},
-            )
+    files = sorted(
+        p
+        for p in inbox_folder().iterdir()
+        if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+    )
+    current, new = scan(files, seen)
+    requests = [
+        dg.RunRequest(
+            run_key=key,
+            run_config={"ops": {"customer_intake": {"config": {"file": str(path)}}}},
+            tags={"customer_file": path.name},
         )
-    # Keep what is still in the inbox plus the newest of the rest, bounded.
-    kept = {**dict(list(seen.items())[-CURSOR_FILES:]), **current}
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(kept))
+        for path, key in new
+    ]
+    # What is still in the inbox plus the newest of the rest, bounded.
+    return dg.SensorResult(run_requests=requests, cursor=cursor(seen, current, keep=CURSOR_FILES))
 
 
 defs = dg.Definitions(sensors=[customer_inbox_sensor])
 
-__all__ = ["customer_inbox_sensor", "defs", "file_key", "inbox_folder"]
+__all__ = ["customer_inbox_sensor", "defs", "inbox_folder"]

@@ -10,8 +10,6 @@ the store directly (people decide between runs), so they depend on it for order 
 
 import json
 import re
-import shutil
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,6 +44,7 @@ from orchestration_project.business_processes.timeline import (
     timeline_markdown,
     timeline_rows,
 )
+from orchestration_project.common.inbox import file_away, locate
 from orchestration_project.common.quality import expectation, validate
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
@@ -91,29 +90,6 @@ class InvoiceIntakeConfig(dg.Config):
     amount_tolerance: float = Field(default=0.01, description="largest difference to the PO")
 
 
-def _locate(file: Path) -> Path | None:
-    """The file, or where an earlier attempt of this run moved it."""
-    for candidate in (file, file.parent / "processed" / file.name):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _move(path: Path, to: str, reason: str = "") -> Path:
-    """Move ``path`` into ``<its folder>/<to>/`` (with a ``.reason.txt`` when given)."""
-    if path.parent.name in ("processed", "rejected"):
-        return path
-    folder = path.parent / to
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / path.name
-    if target.exists():
-        target = folder / f"{path.stem}.{int(time.time() * 1000)}{path.suffix}"
-    shutil.move(str(path), target)
-    if reason:
-        (folder / f"{target.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
-    return target
-
-
 @dg.multi_asset(
     group_name=GROUP,
     outs={
@@ -144,8 +120,9 @@ def invoice_intake(
     (or to ``rejected/`` with a ``.reason.txt`` when it could not be read at all)."""
     folder = Path(config.inbox) if config.inbox else invoice_inbox()
     wanted = [Path(f) for f in config.files] if config.files else inbox_files(folder)
-    files = [p for p in (_locate(f) for f in wanted) if p is not None]
-    missing = [str(f) for f in wanted if _locate(f) is None]
+    found = {f: locate(f) for f in wanted}
+    files = [p for p in found.values() if p is not None]
+    missing = [str(f) for f, p in found.items() if p is None]
     if missing:
         context.log.warning(f"not found (moved or deleted): {missing}")
     records = [r for f in files for r in read_invoice_file(f)]
@@ -160,9 +137,9 @@ def invoice_intake(
         errors = [r["error"] for r in records if r["source_file"] == f.name and r.get("error")]
         rows = [r for r in records if r["source_file"] == f.name]
         if errors and len(errors) == len(rows):
-            _move(f, "rejected", "; ".join(errors))
+            file_away(f, "rejected", "; ".join(errors))
         else:
-            _move(f, "processed")
+            file_away(f, "processed")
     accepted, quarantined = result.accepted, result.quarantined
     yield dg.Output(
         accepted,

@@ -4,7 +4,6 @@ forms → welcome messages → each customer's onboarding status, and a review q
 need a person."""
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 from pydantic import Field
 
 from orchestration_project.agents.runtime import ActionRecorder, Agent
+from orchestration_project.common.inbox import file_away, locate
 from orchestration_project.common.quality import expectation, validate
 from orchestration_project.customer_onboarding.intake import (
     REQUIRED,
@@ -50,33 +50,12 @@ class IntakeConfig(dg.Config):
     max_bytes: int = Field(default=10_000_000, description="file size cap")
 
 
-def _move(path: Path, to: str, reason: str = "") -> Path:
-    """Move ``path`` into ``<its folder>/<to>/`` (a reason file beside it when given)."""
-    folder = path.parent / to
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / path.name
-    if target.exists():
-        target = folder / f"{path.stem}.{int(time.time())}{path.suffix}"
-    shutil.move(str(path), target)
-    if reason:
-        (folder / f"{target.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
-    return target
-
-
 def _existing(warehouse: Warehouse) -> tuple[set[str], set[str]]:
     if not warehouse.table_exists(HISTORY, schema=GROUP):
         return set(), set()
     acc = warehouse.read_table(HISTORY, schema=GROUP)
     acc = acc[acc["status"].isin(["created", "exists"])]
     return set(acc["external_ref"].astype(str)), set(acc["email"].astype(str).str.lower())
-
-
-def _locate(file: Path) -> Path:
-    """The file, or where a previous attempt of this run moved it."""
-    for candidate in (file, file.parent / "processed" / file.name):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"customer file {file} is not in the inbox nor in processed/")
 
 
 @dg.multi_asset(
@@ -106,12 +85,16 @@ def customer_intake(context: dg.AssetExecutionContext, config: IntakeConfig, war
     """Read the customer file, validate every record, quarantine the invalid ones with the
     reason, attach each customer's signed contract, and move the file to ``processed/`` (or,
     unreadable, to ``rejected/`` with a ``.reason.txt`` beside it)."""
-    path = _locate(Path(config.file))
+    path = locate(Path(config.file))
+    if path is None:
+        raise FileNotFoundError(
+            f"customer file {config.file} is not in the inbox nor in processed/"
+        )
     catalogue = Catalogue.load()
     try:
         rows = read_customer_file(path, max_bytes=config.max_bytes, max_rows=config.max_rows)
     except FileRejected as exc:
-        moved = _move(path, "rejected", str(exc))
+        moved = file_away(path, "rejected", str(exc))
         context.log.warning(f"{path.name} rejected: {exc}")
         quarantine = pd.DataFrame([{"row": 0, "file": path.name, "reason": str(exc)}])
         yield dg.Output(
@@ -139,7 +122,7 @@ def customer_intake(context: dg.AssetExecutionContext, config: IntakeConfig, war
     )
     accepted, no_contract = attach_contracts(accepted, path.parent)
     quarantined = pd.concat([quarantined, no_contract], ignore_index=True).assign(file=path.name)
-    moved = _move(path, "processed") if path.parent.name != "processed" else path
+    moved = file_away(path, "processed")
     assert len(accepted) + len(quarantined) == len(rows), "a record was lost"
     yield dg.Output(
         accepted,

@@ -10,7 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from sensors.customer_onboarding import customer_inbox_sensor, file_key
+from orchestration_project.common.inbox import file_key
+from sensors.customer_onboarding import customer_inbox_sensor
 
 
 @pytest.fixture
