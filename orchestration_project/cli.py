@@ -268,43 +268,7 @@ def run_mcp(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
-# The logic inputs that change what agents produce, besides the code: each is versioned by the
-# hash of its content (a file, or a folder of sources such as the extraction rules).
-VERSIONED_CONFIGS = {
-    "extraction rules": "orchestration_project/research/extraction",
-    "form mapping (demo CRM)": "orchestration_project/customer_onboarding/mappings/demo_crm.yaml",
-    "CRM catalogue": "orchestration_project/customer_onboarding/catalogue.yaml",
-    "content briefs": "orchestration_project/content_marketing/default_briefs.yaml",
-    "process: invoice approval": (
-        "orchestration_project/business_processes/processes/invoice_approval.yaml"
-    ),
-    "process: onboarding exception": (
-        "orchestration_project/business_processes/processes/onboarding_exception.yaml"
-    ),
-    "site QA journeys": "orchestration_project/demo_world/qa_journeys.yaml",
-    "anomaly detector": "ml/anomaly.py",
-    "Dagster instance": "dagster.yaml",
-}
 MODELS = ("route_success", "llm_router", "failure_predictor")
-
-
-def content_version(path: Path) -> str:
-    """The first 12 hex digits of the SHA-256 of a file, or of a folder's ``*.py``/``*.yaml``
-    files (relative names and contents, in name order); ``missing`` when absent."""
-    import hashlib
-
-    if not path.exists():
-        return "missing"
-    digest = hashlib.sha256()
-    files = (
-        [path]
-        if path.is_file()
-        else sorted(p for p in path.rglob("*") if p.suffix in (".py", ".yaml", ".yml"))
-    )
-    for f in files:
-        digest.update(str(f.relative_to(path.parent)).encode())
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def versions() -> dict[str, Any]:
@@ -313,6 +277,12 @@ def versions() -> dict[str, Any]:
     only when a registry exists; nothing is created)."""
     import subprocess
     from importlib.metadata import PackageNotFoundError, version
+
+    from orchestration_project.evolution.versions import (
+        GROUP_SOURCES,
+        code_versions,
+        logic_versions,
+    )
 
     def pkg(name: str) -> str:
         try:
@@ -334,9 +304,8 @@ def versions() -> dict[str, Any]:
     out: dict[str, Any] = {
         "code": {"orchestration_project": pkg("orchestration_project"), "git": described or "n/a"},
         "libraries": {name: pkg(name) for name in libraries},
-        "configs": {
-            name: content_version(PROJECT_ROOT / rel) for name, rel in VERSIONED_CONFIGS.items()
-        },
+        "configs": logic_versions(PROJECT_ROOT),
+        "asset groups": dict(code_versions(tuple(GROUP_SOURCES), pkg("orchestration_project"))),
     }
     from resources.tracking import MlflowTracking
 

@@ -16,6 +16,7 @@ Production: PostgreSQL through SQLAlchemy, same interface (``PostgresWarehouse``
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from abc import ABC, abstractmethod
@@ -34,6 +35,7 @@ from orchestration_project.common.warehouse import (
     WarehouseError,
     WarehouseLockedError,
 )
+from orchestration_project.evolution.versions import group_logic_versions
 
 __all__ = [
     "WAREHOUSE_POOL",
@@ -397,6 +399,62 @@ def _empty_like_latest(context: dg.InputContext) -> pd.DataFrame:
     return pd.DataFrame(columns=columns)
 
 
+PROVENANCE_SCHEMA = "evolution"
+PROVENANCE_TABLE = "produced_by"
+
+
+def _asset_node(context: dg.OutputContext) -> Any:
+    try:
+        return context.step_context.job_def.asset_layer.get(context.asset_key)
+    except Exception:  # noqa: BLE001 - an output outside a job (direct IO manager use)
+        return None
+
+
+def record_provenance(
+    warehouse: Warehouse, context: dg.OutputContext, *, target: str, partitions: list[str]
+) -> dict[str, Any]:
+    """Record which code and logic versions wrote ``target`` (one row per partition written,
+    or one for the whole table) in ``evolution.produced_by``, keyed by ``table#partition``,
+    and return them as materialization metadata.
+
+    Rows of a table were written by the latest write of their partition, so one join answers
+    "which version of what produced this row" (see the README's *Versions* section)."""
+    node = _asset_node(context)
+    code_version = getattr(node, "code_version", None) or ""
+    group = getattr(node, "group_name", None) or ""
+    logic = group_logic_versions(group) if group else {}
+    try:
+        run_id = context.run_id
+    except Exception:  # noqa: BLE001 - no run (direct IO manager use)
+        run_id = ""
+    written_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    parts = partitions or [""]
+    rows = pd.DataFrame(
+        {
+            "target": [f"{target}#{p}" if p else target for p in parts],
+            "table_name": target,
+            "partition_key": parts,
+            "asset_key": context.asset_key.to_user_string(),
+            "asset_group": group,
+            "code_version": code_version,
+            "logic_versions": json.dumps(logic, sort_keys=True),
+            "run_id": run_id,
+            "written_at": written_at,
+        }
+    )
+    warehouse.upsert_rows(
+        PROVENANCE_TABLE,
+        rows,
+        key="target",
+        keys=list(rows["target"]),
+        schema=PROVENANCE_SCHEMA,
+    )
+    meta: dict[str, Any] = {"code_version": code_version or "unversioned"}
+    if logic:
+        meta["logic_versions"] = dg.MetadataValue.json(logic)
+    return meta
+
+
 class WarehouseIOManager(dg.ConfigurableIOManager):
     """Stores each DataFrame asset as a warehouse table named after the asset, in the schema of
     its group (definition metadata ``warehouse_schema``, else the key's prefix), and loads it
@@ -438,10 +496,19 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             self.warehouse.upsert_rows(table, stored, key=column, keys=keys, schema=schema)
         else:
             self.warehouse.write_table(table, stored, schema=schema)
+        provenance = record_provenance(
+            self.warehouse,
+            context,
+            target=f"{schema}.{table}",
+            partitions=list(context.asset_partition_keys)
+            if context.has_asset_partitions and column
+            else [],
+        )
         context.add_output_metadata(
             {
                 "warehouse_table": f"{schema}.{table}",
                 **table_metadata(stored, schema=schema, table=table),
+                **provenance,
             }
         )
 

@@ -7,28 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestration_project.cli import VERSIONED_CONFIGS, content_version, main
+from orchestration_project.cli import main
+from orchestration_project.evolution.versions import LOGIC_INPUTS, content_version
 from resources.environment import PROJECT_ROOT
 from resources.tracking import MlflowTracking
-
-
-def test_a_config_version_changes_with_its_content_and_only_then(tmp_path: Path) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "a.py").write_text("X = 1\n")
-    (rules / "notes.txt").write_text("ignored")
-    first = content_version(rules)
-    assert first == content_version(rules) and len(first) == 12
-    (rules / "notes.txt").write_text("still ignored")
-    assert content_version(rules) == first
-    (rules / "a.py").write_text("X = 2\n")
-    assert content_version(rules) != first
-    assert content_version(tmp_path / "nothing.yaml") == "missing"
-
-
-def test_every_versioned_config_exists() -> None:
-    for name, rel in VERSIONED_CONFIGS.items():
-        assert (PROJECT_ROOT / rel).exists(), name
 
 
 def test_the_command_names_code_configs_and_champions(
@@ -40,9 +22,12 @@ def test_the_command_names_code_configs_and_champions(
     found = json.loads(capsys.readouterr().out)
     assert found["code"]["orchestration_project"]
     assert found["configs"]["form mapping (demo CRM)"] == content_version(
-        PROJECT_ROOT / VERSIONED_CONFIGS["form mapping (demo CRM)"]
+        PROJECT_ROOT / LOGIC_INPUTS["form mapping (demo CRM)"]
     )
     assert set(found["models"].values()) == {"no model registry yet"}
+    assert found["asset groups"]["market_research"].startswith(
+        found["code"]["orchestration_project"]
+    )
     assert not (tmp_path / "mlflow").exists()  # asking created nothing
 
     tracking = MlflowTracking(data_dir=str(tmp_path))
