@@ -252,6 +252,7 @@ class Platform:
                     "at": _iso(entry.timestamp),
                     "run_id": entry.run_id,
                     "partition": getattr(mat, "partition", None),
+                    "code_version": (getattr(mat, "tags", None) or {}).get("dagster/code_version"),
                 }
                 age = round(now - entry.timestamp, 1)
             out.append(
@@ -261,6 +262,7 @@ class Platform:
                     "description": (n.description or "").strip().split("\n")[0][:200],
                     "materializable": bool(n.is_materializable),
                     "partitioned": n.partitions_def is not None,
+                    "code_version": n.code_version,
                     "last_materialization": last,
                     "age_s": age,
                     "freshness": (

@@ -186,6 +186,9 @@ async def _use_the_platform(session: ClientSession, world: dict[str, Any]) -> st
     briefs = next(a for a in listed.structured_content["assets"] if a["key"] == CHEAP_ASSET)
     assert briefs["last_materialization"]["run_id"] == run["run_id"]
     assert briefs["freshness"] == "fresh"
+    # Which version produced it: the asset's code version, recorded on the materialisation.
+    assert briefs["code_version"].startswith("0.") and "+" in briefs["code_version"]
+    assert briefs["last_materialization"]["code_version"] == briefs["code_version"]
     return run["run_id"]
 
 
