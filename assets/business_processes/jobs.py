@@ -4,6 +4,7 @@ payment export with the reports that follow it (after people approved in the inb
 import dagster as dg
 
 from assets.business_processes.assets import AFTER_APPROVAL, GROUP, ONBOARDING_PATH
+from resources.executor import job_executor
 
 business_processes_job = dg.define_asset_job(
     "business_processes_job",
@@ -11,7 +12,7 @@ business_processes_job = dg.define_asset_job(
     description="Read a batch of invoice files, quarantine the bad ones, validate the rest "
     "against purchase orders, start their approval processes (and the onboarding exceptions), "
     "export approved payments, write timelines and the scorecard figures.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 
@@ -22,7 +23,7 @@ payment_export_job = dg.define_asset_job(
     selection=dg.AssetSelection.tag(*next(iter(AFTER_APPROVAL.items()))),
     description="Export the invoices approved since the last batch to a payment CSV, then "
     "refresh open tasks, timelines and the scorecard figures.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 
@@ -32,7 +33,7 @@ onboarding_exceptions_job = dg.define_asset_job(
     | dg.AssetSelection.tag(*next(iter(AFTER_APPROVAL.items()))),
     description="Start an onboarding_exception process for every customer new in "
     "customer_onboarding's review queue, then refresh open tasks, timelines and figures.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 

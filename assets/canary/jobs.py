@@ -5,12 +5,13 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.canary.assets import GROUP, JOB_NAME
+from resources.executor import job_executor
 
 canary_job = dg.define_asset_job(
     JOB_NAME,
     selection=dg.AssetSelection.groups(GROUP).materializable(),
     description="Synthetic canary: fetch every source, extract, store — monitoring and soak.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 

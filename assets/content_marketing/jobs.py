@@ -5,13 +5,14 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.content_marketing.assets import GROUP
+from resources.executor import job_executor
 
 content_marketing_job = dg.define_asset_job(
     "content_marketing_job",
     selection=dg.AssetSelection.groups(GROUP),
     description="Briefs → drafts per strategy → checked channel outputs → publication → the "
     "strategies' experiment results → the promoted strategy.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 

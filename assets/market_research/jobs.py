@@ -14,6 +14,7 @@ import dagster as dg
 
 from assets.market_research.assets import GROUP, SOURCES
 from orchestration_project.agents.planning import site_of
+from resources.executor import job_executor
 from resources.sources import MarketSources
 
 market_research_job = dg.define_asset_job(
@@ -22,7 +23,7 @@ market_research_job = dg.define_asset_job(
     description="Research the market end to end: crawl, capture, extract, resolve, report.",
     # One process for the whole run: the steps are a chain, and process start-up per step
     # (Dagster + Great Expectations imports) would cost more than the work on 2 cores.
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 

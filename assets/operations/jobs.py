@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.operations.assets import GROUP as OPERATIONS_GROUP
 from assets.operations.prediction import failure_predictor
+from resources.executor import job_executor
 
 operations_job = dg.define_asset_job(
     "operations_job",
@@ -15,7 +16,7 @@ operations_job = dg.define_asset_job(
     - dg.AssetSelection.assets(failure_predictor),
     description="Ingest run metadata, compute health, evaluate alerts, update incidents and "
     "the SLO scorecard.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": OPERATIONS_GROUP},
 )
 

@@ -7,13 +7,14 @@ import dagster as dg
 
 from assets.optimization.assets import GROUP, optimization_assets
 from assets.optimization.capacity import capacity_plan
+from resources.executor import job_executor
 
 route_model_job = dg.define_asset_job(
     "route_model_job",
     selection=dg.AssetSelection.assets(*optimization_assets),
     description="Build the fetch-route training set from the fetch history, train a challenger, "
     "log it to MLflow and promote it to route_success@champion only on held-out evidence.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 
@@ -32,7 +33,7 @@ capacity_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(capacity_plan),
     description="Forecast the workload from the run history and apply the pool limits it "
     "recommends (bounded, recorded, revertible).",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 

@@ -37,6 +37,7 @@ import pandas as pd
 from pydantic import Field
 
 from ml.routing import LengthRouter, decide, default_routing_dir
+from orchestration_project.evolution.compat import RenamedFields
 from orchestration_project.optimization.llm_router import (
     DATASET,
     DEFAULT_COSTS,
@@ -57,6 +58,7 @@ from orchestration_project.optimization.llm_router import (
     train_challenger,
 )
 from resources.environment import png_markdown
+from resources.executor import job_executor
 from resources.tracking import MlflowTracking
 from resources.warehouse import WAREHOUSE_POOL, in_schema
 
@@ -66,7 +68,7 @@ QUARANTINE = "llm_routing_quarantine"
 PROMOTION = "llm_router_promotion"
 
 
-class RoutingHistoryConfig(dg.Config):
+class RoutingHistoryConfig(RenamedFields, dg.Config):
     """Where the routing history is read from."""
 
     source_dir: str = Field(
@@ -77,7 +79,7 @@ class RoutingHistoryConfig(dg.Config):
     dataset: str = Field(default=DATASET, description="Sub-folder with one CSV per subject.")
 
 
-class LLMRouterConfig(dg.Config):
+class LLMRouterConfig(RenamedFields, dg.Config):
     """How the tier router is trained, scored and promoted."""
 
     max_prompts: int = Field(
@@ -432,7 +434,7 @@ llm_router_job = dg.define_asset_job(
     selection=LLM_ROUTER_SELECTION,
     description="Load the routing history into the warehouse, train a tier-router challenger, "
     "log it to MLflow and promote it to llm_router@champion only on held-out evidence.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.site_qa.assets import GROUP
+from resources.executor import job_executor
 
 site_qa_job = dg.define_asset_job(
     "site_qa_job",
@@ -12,7 +13,7 @@ site_qa_job = dg.define_asset_job(
     description="Run the scripted user journeys through the Playwright MCP server's tools and "
     "report broken links, console errors, failed requests, slow pages and accessibility "
     "changes; a failed journey fails its check, which opens an incident.",
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     tags={"domain": GROUP},
 )
 
