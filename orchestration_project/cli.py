@@ -5,6 +5,7 @@ python -m orchestration_project world    # serve the demo world until Ctrl-C
 python -m orchestration_project capacity show|revert [--change ID | --pool NAME]
 python -m orchestration_project mcp [--transport stdio|http] [--allow-mutations]
 python -m orchestration_project version [--json]   # code, configs and models in use
+python -m orchestration_project migrate [--status] # the warehouse's versioned migrations
 """
 
 from __future__ import annotations
@@ -343,6 +344,25 @@ def run_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_migrate(args: argparse.Namespace) -> int:
+    """Apply the warehouse's pending migrations (or, with --status, list every migration)."""
+    from resources.environment import build_resources
+    from resources.migrations import migrate_warehouse, warehouse_migration_status
+
+    warehouse = build_resources()["warehouse"]
+    if not args.status:
+        applied = migrate_warehouse(warehouse)
+        _print(f"applied {len(applied)} migration(s)")
+    for m in warehouse_migration_status(warehouse):
+        compatible = {True: "readable by the previous release", False: "breaks old readers"}
+        when = m.applied_at.isoformat(timespec="seconds") if m.applied_at else ""
+        _print(
+            f"  {m.version:>4} {m.name:<36} {m.state:<8} {when:<25} "
+            f"{compatible.get(m.backward_compatible, '')} {m.note}".rstrip()
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="orchestration_project")
@@ -368,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     v = sub.add_parser("version", help="versions of the code, configs and models in use")
     v.add_argument("--json", action="store_true", help="as JSON")
+    g = sub.add_parser("migrate", help="apply the warehouse's versioned migrations")
+    g.add_argument("--status", action="store_true", help="list them, apply nothing")
     args = parser.parse_args(argv)
     commands = {
         "demo": run_demo,
@@ -375,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "capacity": run_capacity,
         "mcp": run_mcp,
         "version": run_version,
+        "migrate": run_migrate,
     }
     return commands[args.command](args)
 

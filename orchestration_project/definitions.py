@@ -14,12 +14,14 @@ import assets.business_processes
 import assets.canary
 import assets.content_marketing
 import assets.customer_onboarding
+import assets.evolution
 import assets.market_research
 import assets.operations
 import assets.optimization
 import assets.site_qa
 import sensors.business_processes
 import sensors.customer_onboarding
+import sensors.evolution
 import sensors.operations
 import sensors.optimization
 from orchestration_project.evolution.versions import code_versions
@@ -34,10 +36,12 @@ DOMAINS = [
     assets.customer_onboarding.defs,
     assets.business_processes.defs,
     assets.site_qa.defs,
+    assets.evolution.defs,
     sensors.operations.defs,
     sensors.optimization.defs,
     sensors.customer_onboarding.defs,
     sensors.business_processes.defs,
+    sensors.evolution.defs,
 ]
 
 

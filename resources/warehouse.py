@@ -477,6 +477,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             raise WarehouseError(
                 f"WarehouseIOManager stores DataFrames only, got {type(obj).__name__}"
             )
+        from resources.migrations import ensure_warehouse_migrated  # imports this module
+
+        ensure_warehouse_migrated(self.warehouse)  # once per process: tables older code wrote
         schema, table = self._location(context.asset_key, context.definition_metadata)
         stored = _storable(obj)
         column = (context.definition_metadata or {}).get(PARTITION_COLUMN_KEY)

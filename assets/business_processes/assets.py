@@ -46,6 +46,7 @@ from orchestration_project.business_processes.timeline import (
 )
 from orchestration_project.common.inbox import file_away, locate
 from orchestration_project.common.quality import expectation, validate
+from orchestration_project.evolution.compat import RenamedFields
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
 from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema
@@ -77,7 +78,7 @@ def _md(df: pd.DataFrame, rows: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.head(rows).to_markdown(index=False) if len(df) else "none")
 
 
-class InvoiceIntakeConfig(dg.Config):
+class InvoiceIntakeConfig(RenamedFields, dg.Config):
     """The invoice files of this run (the inbox sensor fills ``files`` in)."""
 
     files: list[str] = Field(
@@ -496,7 +497,7 @@ def process_timeline(
     )
 
 
-class ScorecardConfig(dg.Config):
+class ScorecardConfig(RenamedFields, dg.Config):
     """What a person's time on each step is worth."""
 
     manual_minutes: dict[str, dict[str, float]] = Field(

@@ -26,6 +26,7 @@ from orchestration_project.content_marketing.strategies import (
     StrategyUnavailable,
     draft,
 )
+from orchestration_project.evolution.compat import RenamedFields
 from resources.content import PublishError, WebhookPublishSink
 from resources.environment import ReportsDir
 from resources.language import LanguageEngine, OfflineLanguageEngine
@@ -43,7 +44,7 @@ AGENT_ACTIONS = "agent_actions"
 TABLE = in_schema(GROUP)
 
 
-class BriefsConfig(dg.Config):
+class BriefsConfig(RenamedFields, dg.Config):
     """Where the briefs come from."""
 
     briefs_dir: str = Field(

@@ -19,6 +19,7 @@ from orchestration_project.content_marketing.experiments import (
     analyse,
     choose_strategy,
 )
+from orchestration_project.evolution.compat import RenamedFields
 from resources.content import SiteEngagement
 from resources.environment import ReportsDir, png_markdown
 from resources.tracking import MlflowTracking
@@ -32,7 +33,7 @@ MLFLOW_EXPERIMENT = "content_experiments"
 TABLE = in_schema(GROUP)
 
 
-class ExperimentConfig(dg.Config):
+class ExperimentConfig(RenamedFields, dg.Config):
     """How experiments are read and decided."""
 
     alpha: float = Field(default=0.05, description="significance level")

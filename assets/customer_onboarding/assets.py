@@ -25,6 +25,7 @@ from orchestration_project.customer_onboarding.intake import (
 from orchestration_project.customer_onboarding.mapping import MAPPINGS_DIR, load_mapping
 from orchestration_project.customer_onboarding.status import MANUAL_MINUTES, summarise
 from orchestration_project.customer_onboarding.welcome import check_welcome, write_welcome
+from orchestration_project.evolution.compat import RenamedFields
 from resources.language import LanguageEngine
 from resources.mcp_form_filling import RoutedFormFiller
 from resources.warehouse import WAREHOUSE_POOL, Warehouse, in_schema
@@ -42,7 +43,7 @@ HISTORY = "account_history"  # every run's CRM outcomes, appended
 TABLE = in_schema(GROUP)
 
 
-class IntakeConfig(dg.Config):
+class IntakeConfig(RenamedFields, dg.Config):
     """The customer file of this run (the inbox sensor fills it in)."""
 
     file: str = Field(description="path of the customer file (CSV, JSON or .xlsx)")
@@ -182,7 +183,7 @@ def customer_intake(context: dg.AssetExecutionContext, config: IntakeConfig, war
     )
 
 
-class AccountsConfig(dg.Config):
+class AccountsConfig(RenamedFields, dg.Config):
     """Which form mapping drives the CRM."""
 
     mapping: str = Field(default="", description="form-mapping YAML; empty: the demo CRM's")
@@ -349,7 +350,7 @@ def welcome_messages(
     )
 
 
-class StatusConfig(dg.Config):
+class StatusConfig(RenamedFields, dg.Config):
     """What a person's time on each step is worth, in minutes."""
 
     manual_minutes: dict[str, float] = Field(

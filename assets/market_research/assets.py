@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 import pandas as pd
@@ -29,6 +29,12 @@ from orchestration_project.agents.planning import plan_market_research
 from orchestration_project.agents.runtime import ActionRecorder
 from orchestration_project.common.quality import expectation as expect
 from orchestration_project.common.quality import validate
+from orchestration_project.evolution.compat import RenamedFields, old_name
+from orchestration_project.evolution.rollout import (
+    OBSERVATIONS_SCHEMA,
+    OBSERVATIONS_TABLE,
+    rollout_observation_rows,
+)
 from orchestration_project.operations.healing import (
     QUARANTINE_SPIKE,
     OpsSettings,
@@ -44,7 +50,7 @@ from orchestration_project.research.crawler import (
     fetch_attempts,
     run_crawl,
 )
-from orchestration_project.research.fact_rows import extract_facts, publish_facts
+from orchestration_project.research.fact_rows import publish_facts
 from orchestration_project.research.matrix import (
     build_competitor_matrix,
     duplicate_products,
@@ -57,11 +63,18 @@ from orchestration_project.research.resolution import (
     price_check_frame,
     resolve_facts,
 )
+from orchestration_project.research.rule_sets import (
+    DEFAULT_RULE_SET,
+    EXTRACTION_RULE_SET,
+    extract_facts_by_rule_set,
+    load_rule_set,
+)
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
 from resources.faults import FaultInjection
 from resources.fetching import BrowserFetcher, HttpFetcher
 from resources.language import LanguageEngine
+from resources.rollout import RolloutStates
 from resources.routing import RoutingResource
 from resources.sources import MarketSources
 from resources.tracking import MlflowTracking
@@ -116,10 +129,17 @@ def _site_table(description: str, *more_kinds: str) -> dg.AssetOut:
     )
 
 
-class ResearchConfig(dg.Config):
-    """What to research and how much of it; empty values take the market_sources resource's."""
+class ResearchConfig(RenamedFields, dg.Config):
+    """What to research and how much of it; empty values take the market_sources resource's.
 
-    topic: str = Field(default="", description="Market topic; empty: the sources resource's.")
+    ``topic`` (release 0.1.0) was renamed ``market_topic``, the name the ``market_sources``
+    resource uses; run configs that still say ``topic`` load with a deprecation warning."""
+
+    renamed_fields: ClassVar[dict[str, str]] = {"topic": "market_topic"}
+
+    market_topic: str = Field(
+        default="", description="Market topic; empty: the sources resource's."
+    )
     seed_urls: list[str] = Field(default=[], description="Seeds; empty: the sources resource's.")
     max_pages_per_site: int = Field(default=40, description="Page budget per competitor site.")
     max_depth: int = Field(default=3, description="Link depth budget from the seeds.")
@@ -128,6 +148,7 @@ class ResearchConfig(dg.Config):
         description="Resume or reuse this crawl; empty: the run's root run id, so a "
         "re-execution of a failed run resumes its crawl instead of starting again.",
     )
+    topic: str | None = old_name("market_topic")
 
 
 def _crawl_id(context: dg.AssetExecutionContext, configured: str) -> str:
@@ -196,7 +217,7 @@ def research_sources(
     A planner agent decomposes the goal into one crawl-and-extract branch per competitor site
     plus the aggregation chain; the plan is shown as a graph in the metadata.
     """
-    topic = config.topic or market_sources.topic()
+    topic = config.market_topic or market_sources.topic()
     seeds = config.seed_urls or market_sources.seed_urls()
     crawl_id = _crawl_id(context, config.crawl_id)
     graph = plan_market_research(
@@ -478,13 +499,37 @@ def extracted_facts(
     over each site finds prices mentioned in prose for products the first pass named. Facts that
     fail validation are quarantined with the reason (records in = accepted + quarantined), and
     every accepted fact is published on the bus (``facts.<crawl_id>``) with an idempotency key.
+
+    Which facts a page keeps is its extraction rule set's (``rule_set`` column): the current
+    one, or — while a rollout of a new rule set runs — the candidate on the rollout's canary
+    share of the pages; each page is then measured as a rollout unit (reported to the evolution
+    group's ``rollout_observations``).
     """
     faults.inject(context, "extracted_facts")  # no-op unless fault injection is configured
     recorder = ActionRecorder(context.run_id, context.log.info)
     crawl_id = str(page_snapshots["crawl_id"].iloc[0]) if len(page_snapshots) else ""
-    raw = extract_facts(page_snapshots, crawl_id=crawl_id, language=language, recorder=recorder)
+    rollouts = RolloutStates.of(coordination)
+    rollout = rollouts.active(EXTRACTION_RULE_SET)
+    current = rollouts.current_version(EXTRACTION_RULE_SET, DEFAULT_RULE_SET)
+
+    def assign(url: str) -> tuple[str, str]:
+        return rollout.assign(url) if rollout is not None else ("current", current)
+
+    versions = {current}
+    if rollout is not None:
+        versions |= {rollout.spec.current_version, rollout.spec.candidate_version}
+    rule_sets = {v: load_rule_set(v) for v in versions}
+    extraction = extract_facts_by_rule_set(
+        page_snapshots,
+        crawl_id=crawl_id,
+        language=language,
+        recorder=recorder,
+        rule_set_for=lambda url: rule_sets[assign(url)[1]],
+    )
+    raw = extraction.rows
     outcome = quarantine_facts(raw)
     df = outcome.accepted
+    df["rule_set"] = df["fact_id"].map({r["fact_id"]: r["rule_set"] for r in raw})
     publish_facts(coordination.bus(), crawl_id, df, recorder=recorder)
     _persist_actions(context, warehouse, recorder)
     meta = dict(
@@ -495,6 +540,7 @@ def extracted_facts(
             "quarantine_reasons": dg.MetadataValue.json(outcome.reason_counts()),
             "facts_by_attribute": dg.MetadataValue.json(df["attribute"].value_counts().to_dict()),
             "facts_by_method": dg.MetadataValue.json(df["method"].value_counts().to_dict()),
+            "facts_by_rule_set": dg.MetadataValue.json(df["rule_set"].value_counts().to_dict()),
             "preview": _preview(
                 df[df["attribute"] == "price"],
                 ["site", "subject", "value", "currency", "method", "confidence", "source_url"],
@@ -527,6 +573,28 @@ def extracted_facts(
         output_name=FACT_QUARANTINE,
         metadata={"reasons": dg.MetadataValue.json(outcome.reason_counts())},
     )
+    if rollout is not None:
+        # Each page is a unit of the rollout: what it gave under its arm's rule set goes to
+        # the rollout's observations (one row per rollout and page, the latest), which
+        # rollout_decisions judges the stage on.
+        obs = rollout_observation_rows(extraction.observations, rollout, run_id=context.run_id)
+        warehouse.upsert_rows(
+            OBSERVATIONS_TABLE,
+            obs,
+            key="observation_key",
+            keys=list(obs["observation_key"]),
+            schema=OBSERVATIONS_SCHEMA,
+        )
+        report_side_table(
+            context,
+            warehouse,
+            OBSERVATIONS_TABLE,
+            obs,
+            schema=OBSERVATIONS_SCHEMA,
+            rollout_id=rollout.rollout_id,
+            stage_percent=rollout.percent,
+            units_by_arm=dg.MetadataValue.json(obs["arm"].value_counts().to_dict()),
+        )
     yield validate(
         df,
         [

@@ -23,6 +23,7 @@ from ml.failure_prediction import (
     train,
 )
 from orchestration_project.demo_world import start_demo_world
+from orchestration_project.evolution.compat import RenamedFields
 from orchestration_project.operations.faults import DEGRADATION_SCENARIOS
 from orchestration_project.operations.prediction import STRUCTURED_ATTRIBUTES
 from orchestration_project.operations.prediction_traces import ScenarioPlan, collect_traces
@@ -35,7 +36,7 @@ MODEL_NAME = "failure_predictor"
 EXPERIMENT = "failure_prediction"
 
 
-class FailurePredictorConfig(dg.Config):
+class FailurePredictorConfig(RenamedFields, dg.Config):
     """How the failure predictor is trained and evaluated."""
 
     train_seeds: list[int] = Field(default=[0, 1, 2, 3], description="Seeds of training traces.")

@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import Field
 
 from ml.route_success import FEATURES, evaluate, promotion_decision, training_set
+from orchestration_project.evolution.compat import RenamedFields
 from orchestration_project.optimization.costs import cost_report
 from orchestration_project.optimization.route_model import (
     DEFAULT_COSTS,
@@ -37,7 +38,7 @@ PROMOTION = "route_model_promotion"
 COST_REPORT = "route_cost_report"
 
 
-class RouteModelConfig(dg.Config):
+class RouteModelConfig(RenamedFields, dg.Config):
     """How the route model is trained and promoted."""
 
     held_out: float = Field(default=0.3, description="the later share of the history held out")

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from ml.capacity import Bounds, recommend, recommend_all
 from ml.forecast import forecast, hourly_workload
+from orchestration_project.evolution.compat import RenamedFields
 from orchestration_project.optimization.capacity import PoolAllocator
 from resources.coordination import CoordinationResource
 from resources.environment import ReportsDir
@@ -29,7 +30,7 @@ CAPACITY_PLAN = "capacity_plan"
 RUN_QUEUE = "run_queue"
 
 
-class CapacityConfig(dg.Config):
+class CapacityConfig(RenamedFields, dg.Config):
     """How capacity is planned and what the allocator may do."""
 
     horizon_hours: int = Field(default=24, description="hours ahead the limits must cover")

@@ -17,6 +17,7 @@ from pydantic import Field
 from orchestration_project.agents.runtime import ActionRecorder
 from orchestration_project.demo_world import QA_JOURNEYS_PATH
 from orchestration_project.demo_world.data import SITES
+from orchestration_project.evolution.compat import RenamedFields
 from orchestration_project.site_qa.journeys import Journey, load_journeys
 from orchestration_project.site_qa.links import HttpLinkChecker, Policy
 from orchestration_project.site_qa.runner import COUNTED, JourneyResult, JourneyRunner
@@ -47,7 +48,7 @@ def check_name(journey: str) -> str:
     return f"journey_{journey}"
 
 
-class SiteQaConfig(dg.Config):
+class SiteQaConfig(RenamedFields, dg.Config):
     """How the journeys run (which ones: the checks selected; all by default)."""
 
     slow_page_ms: float = Field(

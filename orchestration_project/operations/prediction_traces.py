@@ -41,6 +41,7 @@ from ml.failure_prediction import (
     Trace,
     observations_frame,
 )
+from orchestration_project.common.migrations import Migration, apply_migrations
 from orchestration_project.common.time import utcnow
 from orchestration_project.operations.faults import (
     DECAY,
@@ -54,6 +55,17 @@ WAREHOUSE = "warehouse"  # the lock-growth subject (as ``prediction.WAREHOUSE_SU
 FactCounter = Callable[[str, str], int]
 """``(html, url) -> prices and ratings extracted`` (the research domain's extraction, passed in
 by the caller: operations does not import research)."""
+
+
+def _probe_table(dialect: str) -> list[str]:
+    # IF NOT EXISTS: a file left by a trace recorded before this migration is adopted.
+    return ["CREATE TABLE IF NOT EXISTS probe (written TIMESTAMP)"]
+
+
+LOCK_PROBE_MIGRATIONS = [
+    Migration(1, "lock_probe_table", sql=_probe_table, description="the probe's write target")
+]
+"""The schema of a lock-growth trace's DuckDB file (what the probe writes to)."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +254,7 @@ def _one_batch(
 
                 path = str(data_dir / f"lock_growth_{seed}.duckdb")
                 with duckdb.connect(path) as c:
-                    c.execute("CREATE TABLE IF NOT EXISTS probe (written TIMESTAMP)")
+                    apply_migrations(c, LOCK_PROBE_MIGRATIONS)
                 meta |= {"path": path, "gap_s": round(rng.uniform(0.6, 1.2), 2)}
                 target, args = _lock_probe, (path, plan, rec, stop_at, go)
             thread = threading.Thread(target=target, args=args, daemon=True)
@@ -323,4 +335,11 @@ def collect_traces(
     return traces
 
 
-__all__ = ["FactCounter", "ScenarioPlan", "collect_traces", "facts_sites", "urlsplit_netloc"]
+__all__ = [
+    "LOCK_PROBE_MIGRATIONS",
+    "FactCounter",
+    "ScenarioPlan",
+    "collect_traces",
+    "facts_sites",
+    "urlsplit_netloc",
+]

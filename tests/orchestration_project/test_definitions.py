@@ -70,6 +70,7 @@ def test_the_market_research_lineage() -> None:
         "customer_onboarding",
         "business_processes",
         "site_qa",
+        "evolution",
     }
     # the route model learns from the fetch history the crawl writes
     assert graph.get(key("route_training_set")).parent_keys == {key("fetch_attempts")}

@@ -1,7 +1,11 @@
 """Warehouse access for one phase of an ingestion: :class:`_Session` (the ``Warehouse`` API,
 e.g. PostgreSQL) and :class:`_DuckSession` (one DuckDB connection, one transaction per write
 phase), opened by :func:`_session`; driver errors become ``WarehouseError``s naming the
-warehouse; catalog, migration and cursor helpers; SQL literal quoting."""
+warehouse; catalog, migration and cursor helpers; SQL literal quoting.
+
+The tables are created and altered only by the versioned migrations of
+:mod:`orchestration_project.operations.run_metadata.migrations`, applied at the start of every
+write phase (a phase that writes nothing never opens the warehouse for writing)."""
 
 from __future__ import annotations
 
@@ -11,17 +15,15 @@ from typing import Any
 
 import pandas as pd
 
+from orchestration_project.common.time import utcnow
 from orchestration_project.common.warehouse import FileTableStore, WarehouseError, location_of
 from orchestration_project.common.warehouse import TableStore as Warehouse
+from orchestration_project.operations.run_metadata.migrations import ensure_migrated
 from orchestration_project.operations.run_metadata.schema import (
-    _DUCK_TYPES,
-    _TABLE_TYPES,
-    _TYPES,
     CONSOLIDATED,
     CURSOR_TABLE,
     SCHEMA,
     TABLE_COLUMNS,
-    _frame,
 )
 
 
@@ -86,18 +88,41 @@ class _Session:
         return self.warehouse.upsert_rows(table, df, key=key, keys=keys, schema=SCHEMA)
 
     def write_cursor(self, value: float) -> None:
-        self.warehouse.write_table(
-            CURSOR_TABLE, pd.DataFrame({"updated_after": [float(value)]}), schema=SCHEMA
+        old = self.query(f'SELECT updated_after FROM "{SCHEMA}"."{CURSOR_TABLE}"')
+        self.warehouse.upsert_rows(
+            CURSOR_TABLE,
+            pd.DataFrame(
+                {"updated_after": [float(value)], "advanced_at": [pd.Timestamp(utcnow())]}
+            ),
+            key="updated_after",
+            keys=[float(v) for v in old["updated_after"]],
+            schema=SCHEMA,
         )
 
-    def add_columns(self, table: str, columns: list[str]) -> None:
-        old = self.warehouse.read_table(table, schema=SCHEMA)
-        for col in columns:
-            if col not in old.columns:
-                old[col] = None
-        self.warehouse.write_table(
-            table, _frame(table, old.to_dict("records"), columns), schema=SCHEMA
+    def migrate(self) -> None:
+        """Apply the pending migrations (the warehouse names a SQLAlchemy URL)."""
+        url = getattr(self.warehouse, "url", None)
+        if not url:
+            raise WarehouseError(
+                f"{_where(self.warehouse)}: cannot apply the operations migrations (neither a "
+                "DuckDB file nor a SQLAlchemy URL)"
+            )
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(str(url))
+        try:
+            ensure_migrated(engine)
+        finally:
+            engine.dispose()
+
+    def columns(self, table: str) -> list[str]:
+        """The columns of ``operations.<table>`` now."""
+        df = self.query(
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = {_lit(SCHEMA)} AND table_name = {_lit(table)} "
+            "ORDER BY ordinal_position"
         )
+        return [str(c) for c in df["column_name"]]
 
 
 class _DuckSession(_Session):
@@ -119,9 +144,7 @@ class _DuckSession(_Session):
         self.conn.register(inc, df)
         self.conn.register(ks, pd.DataFrame({"k": pd.Series(list(keys), dtype="string")}))
         try:
-            target = f'"{SCHEMA}".{_quote(table)}'
-            self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
-            self.conn.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {inc} LIMIT 0")
+            target = f'"{SCHEMA}".{_quote(table)}'  # created by the migrations
             if keys:
                 self.conn.execute(
                     f"DELETE FROM {target} WHERE {_quote(key)} IN (SELECT k FROM {ks})"
@@ -133,22 +156,14 @@ class _DuckSession(_Session):
         return len(df)
 
     def write_cursor(self, value: float) -> None:
-        self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+        self.conn.execute(f'DELETE FROM "{SCHEMA}"."{CURSOR_TABLE}"')
         self.conn.execute(
-            f'CREATE OR REPLACE TABLE "{SCHEMA}"."{CURSOR_TABLE}" AS '
-            "SELECT CAST(? AS DOUBLE) AS updated_after",
-            [float(value)],
+            f'INSERT INTO "{SCHEMA}"."{CURSOR_TABLE}" (updated_after, advanced_at) VALUES (?, ?)',
+            [float(value), utcnow()],
         )
 
-    def add_columns(self, table: str, columns: list[str]) -> None:
-        have = set(self.query(f'SELECT * FROM "{SCHEMA}".{_quote(table)} LIMIT 0').columns)
-        types = {**_TYPES, **_TABLE_TYPES.get(table, {})}
-        for col in columns:
-            if col not in have:
-                sql_type = _DUCK_TYPES[types.get(col, "string")]
-                self.conn.execute(
-                    f'ALTER TABLE "{SCHEMA}".{_quote(table)} ADD COLUMN {_quote(col)} {sql_type}'
-                )
+    def migrate(self) -> None:
+        """Nothing to do: :func:`_session` applied the migrations when it opened the file."""
 
 
 @contextmanager
@@ -156,12 +171,16 @@ def _session(warehouse: Warehouse, *, write: bool, doing: str) -> Iterator[_Sess
     """A session for one phase; a write phase on DuckDB is a single transaction."""
     with _clear_errors(warehouse, doing):
         if not isinstance(warehouse, FileTableStore):
-            yield _Session(warehouse)
+            session = _Session(warehouse)
+            if write:
+                session.migrate()
+            yield session
             return
         with warehouse.connect(read_only=not write) as conn:
             if not write:
                 yield _DuckSession(warehouse, conn)
                 return
+            ensure_migrated(conn)  # each pending migration in its own transaction
             conn.execute("BEGIN")
             yield _DuckSession(warehouse, conn)
             conn.execute("COMMIT")  # an exception leaves the transaction to roll back on close
@@ -193,10 +212,22 @@ def _outdated(
 
 
 def _migrate(session: _Session, catalog: dict, outdated: dict[str, list[str]]) -> None:
-    """Add the missing columns (rows kept), so that inserts by name keep working."""
+    """Check that the migrations (applied when the write session opened) gave the outdated
+    tables the columns now written, and update ``catalog``; rows are kept.
+
+    Raises:
+        WarehouseError: a column written today is added by no migration (a missing migration
+            in ``run_metadata/migrations.py``).
+    """
     for table, columns in outdated.items():
-        session.add_columns(table, columns)
-        catalog[(SCHEMA, table)] = list(dict.fromkeys([*catalog[(SCHEMA, table)], *columns]))
+        have = session.columns(table)
+        missing = [c for c in columns if c not in have]
+        if missing:
+            raise WarehouseError(
+                f"{_where(session.warehouse)}: {SCHEMA}.{table} lacks {missing} after the "
+                "migrations: add a migration for them (run_metadata/migrations.py)"
+            )
+        catalog[(SCHEMA, table)] = have
 
 
 def _cursor(session: _Session, catalog: dict) -> float | None:
