@@ -167,3 +167,12 @@ def test_todays_market_research_job_runs_on_the_previous_warehouse_with_an_old_r
     assert len(kept) == old_facts  # 0.1.0's rows (other sites' partitions) are all still there
     assert set(new["site"]) == set(sites) and len(new) > 0
     assert not set(kept["site"]) & set(sites)
+    # The README's query: each new fact joined to the write that produced it.
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
+        traced = conn.execute(
+            "SELECT f.fact_id, p.run_id, p.logic_versions FROM market_research.extracted_facts f "
+            "JOIN evolution.produced_by p ON p.table_name = 'market_research.extracted_facts' "
+            "AND p.partition_key = f.site"
+        ).df()
+    assert len(traced) == len(new) and set(traced["run_id"]) == {result.run_id}
+    assert "extraction rules" in json.loads(traced["logic_versions"].iloc[0])

@@ -176,6 +176,7 @@ def test_data_versions_flow_through_the_lineage(tmp_path: Path) -> None:
     assert mat.tags["dagster/code_version"] == "1.0+matrix"
     assert mat.tags.get("dagster/data_version")
     assert mat.metadata["code_version"].value == "1.0+matrix"
+    assert mat.metadata["logic_versions"].value == group_logic_versions("market_research")
     upstream = [k for k in mat.tags if k.startswith("dagster/input_data_version/")]
     assert upstream, mat.tags  # the upstream facts' data version is recorded on the downstream
     row = warehouse.query(
