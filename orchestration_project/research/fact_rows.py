@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
@@ -163,20 +164,41 @@ def extract_site_facts(
     """
     rows: list[dict[str, Any]] = []
     with agent.step("extract_site"):
-        first = {r.url: extract_page(r.html, r.url) for r in pages.itertuples()}
-        known = sorted(
-            {
-                f.subject
-                for p in first.values()
-                for f in p.facts
-                if f.kind == "product" and f.method != "text"
-            }
-        )
-        for r in pages.itertuples():
-            page = extract_page(r.html, r.url, known_products=known) if known else first[r.url]
+        for _url, page, _seconds in extract_site_pages(pages):
             for f in page.facts:
                 rows.append(fact_row(crawl_id, site, page, f))
     return rows
+
+
+def extract_site_pages(pages: pd.DataFrame) -> list[tuple[str, PageExtraction, float]]:
+    """Every page of one site extracted in two passes: ``(url, extraction, seconds)``.
+
+    A first pass extracts every page; when it named products (outside prose), a second pass
+    extracts every page again knowing them, so prices mentioned in prose attach to them. The
+    seconds are those of the pass whose extraction is returned."""
+    first: dict[str, PageExtraction] = {}
+    seconds: dict[str, float] = {}
+    for r in pages.itertuples():
+        t0 = time.perf_counter()
+        first[r.url] = extract_page(r.html, r.url)
+        seconds[r.url] = time.perf_counter() - t0
+    known = sorted(
+        {
+            f.subject
+            for p in first.values()
+            for f in p.facts
+            if f.kind == "product" and f.method != "text"
+        }
+    )
+    out = []
+    for r in pages.itertuples():
+        if not known:
+            out.append((r.url, first[r.url], seconds[r.url]))
+            continue
+        t0 = time.perf_counter()
+        page = extract_page(r.html, r.url, known_products=known)
+        out.append((r.url, page, time.perf_counter() - t0))
+    return out
 
 
 def score_review_sentiment(

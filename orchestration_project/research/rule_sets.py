@@ -26,9 +26,9 @@ import pandas as pd
 import yaml
 
 from orchestration_project.agents.runtime import ActionRecorder, Agent
-from orchestration_project.research.extraction import extract_page
 from orchestration_project.research.fact_rows import (
     SentimentScorer,
+    extract_site_pages,
     fact_row,
     score_review_sentiment,
 )
@@ -255,31 +255,16 @@ def extract_facts_by_rule_set(
             recorder=recorder,
         )
         per_page: list[tuple[str, RuleSet, list[dict[str, Any]], list[dict[str, Any]]]] = []
+        seconds: dict[str, float] = {}
         with agent.step("extract_site"):
-            first, seconds = {}, {}
-            for r in pages.itertuples():
-                t0 = time.perf_counter()
-                first[r.url] = extract_page(r.html, r.url)
-                seconds[r.url] = time.perf_counter() - t0
-            known = sorted(
-                {
-                    f.subject
-                    for p in first.values()
-                    for f in p.facts
-                    if f.kind == "product" and f.method != "text"
-                }
-            )
-            for r in pages.itertuples():
-                t0 = time.perf_counter()
-                page = extract_page(r.html, r.url, known_products=known) if known else first[r.url]
-                if known:  # the final pass is the one whose facts are kept
-                    seconds[r.url] = time.perf_counter() - t0
+            for url, page, spent in extract_site_pages(pages):
+                seconds[url] = spent
                 every = [fact_row(crawl_id, str(site), page, f) for f in page.facts]
-                rule_set = rules(r.url)
+                rule_set = rules(url)
                 kept = rule_set.apply(every)
                 for row in kept:
                     row["rule_set"] = rule_set.version
-                per_page.append((r.url, rule_set, every, kept))
+                per_page.append((url, rule_set, every, kept))
         for url, rule_set, every, kept in per_page:
             t0 = time.perf_counter()
             # Sentiment of each kept review (the text is data, not orders).
