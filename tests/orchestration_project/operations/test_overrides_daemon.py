@@ -49,6 +49,17 @@ SCHEDULES_QUERY = """
 query($sel: RepositorySelector!) { schedulesOrError(repositorySelector: $sel) {
   ... on Schedules { results { name id scheduleState { status } } } } }
 """
+# rollout_sensor starts the declared rollouts with a rollout_job run as soon as the daemon
+# ticks: a run this test's held warehouse file would fail, as a third incident.
+STOP_SENSORS = ("rollout_sensor",)
+SENSORS_QUERY = """
+query($sel: RepositorySelector!) { sensorsOrError(repositorySelector: $sel) {
+  ... on Sensors { results { name id sensorState { status } } } } }
+"""
+STOP_SENSOR = """
+mutation($id: String) { stopSensor(id: $id) {
+  ... on StopSensorMutationResult { instigationState { status } } } }
+"""
 STOP_SCHEDULE = """
 mutation($id: String) { stopRunningSchedule(id: $id) {
   ... on ScheduleStateResult { scheduleState { status } } } }
@@ -63,13 +74,20 @@ def _graphql(url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
 
 
 def stop_schedules(url: str) -> None:
-    """Stop the project's schedules in this instance: only submitted runs and recoveries run."""
+    """Stop the project's schedules (and the sensors that launch runs of their own) in this
+    instance: only submitted runs and recoveries run."""
     sel = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
     schedules = _graphql(url, SCHEDULES_QUERY, {"sel": sel})["schedulesOrError"]["results"]
     for sch in schedules:
         if sch["name"] in STOP_SCHEDULES:
             out = _graphql(url, STOP_SCHEDULE, {"id": sch["id"]})["stopRunningSchedule"]
             assert out["scheduleState"]["status"] == "STOPPED"
+    sensors = _graphql(url, SENSORS_QUERY, {"sel": sel})["sensorsOrError"]["results"]
+    assert {s["name"] for s in sensors} >= set(STOP_SENSORS)
+    for sensor in sensors:
+        if sensor["name"] in STOP_SENSORS:
+            out = _graphql(url, STOP_SENSOR, {"id": sensor["id"]})["stopSensor"]
+            assert out["instigationState"]["status"] == "STOPPED"
 
 
 def _start_time(pid: int) -> str | None:
