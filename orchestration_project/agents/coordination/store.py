@@ -20,6 +20,8 @@ Tables (all on ``metadata``):
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,11 +110,13 @@ class CoordinationStore:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine = sa.create_engine(
-                url, connect_args={"timeout": 30, "check_same_thread": False}
+                url,
+                connect_args={"timeout": 30, "check_same_thread": False},
+                json_serializer=_json,
             )
             _sqlite_immediate_transactions(self.engine)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            self.engine = sa.create_engine(url, pool_pre_ping=True, json_serializer=_json)
         self.create_tables(metadata)
 
     def create_tables(self, md: sa.MetaData) -> None:
@@ -181,3 +185,19 @@ def _sqlite_immediate_transactions(engine: sa.Engine) -> None:
     def _begin(conn: sa.Connection) -> None:
         deferred = conn.get_execution_options().get("sqlite_deferred")
         conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _json(obj: Any) -> str:
+    """Standard JSON, the same on both stores: NaN and Infinity (which PostgreSQL refuses and
+    no JSON reader elsewhere accepts) become null."""
+    return json.dumps(_finite(obj), default=str)

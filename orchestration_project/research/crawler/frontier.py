@@ -233,16 +233,14 @@ class Frontier:
         stats = self.by_pattern() if by_pattern is None else by_pattern
         failing = [p for p, s in stats.items() if s.dead >= FAILING_MIN and s.dead > 2 * s.ok]
         proven = {p for p, s in stats.items() if s.ok > 0}
-        deferred = (
-            sa.case((crawl_frontier.c.pattern.in_(failing), 1), else_=0)
-            if failing
-            else sa.literal(0)
-        )
+        # Links of failing patterns last (no constant sort key otherwise: PostgreSQL reads
+        # ``ORDER BY 0`` as a column position and refuses it).
+        deferred = [sa.case((crawl_frontier.c.pattern.in_(failing), 1), else_=0)] if failing else []
         q = (
             sa.select(crawl_frontier)
             .where(self._mine(), crawl_frontier.c.outcome.is_(None))
             .order_by(
-                deferred,
+                *deferred,
                 crawl_frontier.c.depth,
                 crawl_frontier.c.relevance.desc(),
                 crawl_frontier.c.seq,

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from orchestration_project.agents.coordination import CoordinationStore, MessageBus
@@ -17,6 +18,7 @@ from orchestration_project.agents.routing import ROUTE_HTTP, FixedRouter, RuleRo
 from orchestration_project.agents.runtime import ActionRecorder
 from orchestration_project.research.crawler import crawl_pages, crawled_pages, run_crawl
 from resources.fetching import BrowserFetcher, HttpFetcher
+from tests.backends import backends, temporary_store_url
 
 
 def _fetchers(allowed: list[str]) -> tuple[HttpFetcher, BrowserFetcher]:
@@ -169,3 +171,20 @@ def test_the_playwright_mcp_server_is_a_third_route_that_runs_javascript(
     }
     assert products & ok  # product pages reached only through JavaScript links
     assert {a.name for a in recorder.actions} >= {"mcp_fetch"}
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_a_crawl_runs_on_either_coordination_store(
+    backend: str, demo_world: Any, tmp_path: Path
+) -> None:
+    """Regression: on PostgreSQL the frontier's constant sort key became ``ORDER BY 0`` (a
+    column position, refused) and NaN in a bus message's JSON was refused; every crawl with a
+    PostgreSQL coordination store failed."""
+    seeds, allowed = demo_world.seed_urls[:2], demo_world.allowed_hosts
+    with temporary_store_url(backend, tmp_path) as url:
+        _crawl(url, f"either-{backend}", seeds, allowed, max_pages=8)
+        assert len(_ok_urls(url, f"either-{backend}")) >= 4
+        bus = MessageBus(CoordinationStore(url))
+        assert bus.publish("nan.check", "k", {"score": float("nan"), "ok": 1.0}) is not None
+        [msg] = bus.messages("nan.check")
+        assert msg.payload == {"score": None, "ok": 1.0}
