@@ -236,9 +236,13 @@ def production_resources() -> dict[str, Any]:
         "warehouse": warehouse,
         "io_manager": WarehouseIOManager(warehouse=warehouse),
         "coordination": CoordinationResource(url=dg.EnvVar("COORDINATION_DB_URL")),
-        "http": HttpFetcher(allowed_domains=allowed),
+        "http": HttpFetcher(
+            allowed_domains=allowed, allow_private_hosts=_csv("ALLOW_PRIVATE_HOSTS")
+        ),
         "browser": BrowserFetcher(
-            allowed_domains=allowed, cdp_endpoint=os.environ.get("BROWSER_CDP_ENDPOINT") or None
+            allowed_domains=allowed,
+            cdp_endpoint=os.environ.get("BROWSER_CDP_ENDPOINT") or None,
+            allow_private_hosts=_csv("ALLOW_PRIVATE_HOSTS"),
         ),
         "language": language_engine(Environment.PRODUCTION, tracking),
         "market_sources": ConfiguredSources(
@@ -253,7 +257,7 @@ def production_resources() -> dict[str, Any]:
             slack_token=dg.EnvVar("SLACK_BOT_TOKEN") if os.environ.get("SLACK_BOT_TOKEN") else None,
             slack_channel=os.environ.get("SLACK_CHANNEL", "#ops-alerts"),
         ),
-        "routing": routing_resource(allowed, []),
+        "routing": routing_resource(allowed, _csv("ALLOW_PRIVATE_HOSTS")),
         "playwright_mcp": PlaywrightMcp(
             url=os.environ.get("PLAYWRIGHT_MCP_URL") or None, allowed_domains=allowed
         ),

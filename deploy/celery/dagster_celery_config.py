@@ -1,0 +1,17 @@
+"""Celery settings for the workers (``celery -A dagster_celery.app worker``).
+
+``dagster_celery.app`` builds its Celery app from ``dagster_celery.defaults`` and then, when a
+module named ``dagster_celery_config`` is importable, updates it with that module's names: put
+this folder on ``PYTHONPATH`` (``scripts/stack``, ``deploy/compose.yaml`` and the Docker image do).
+The broker and backend URLs (with their passwords) are read from the environment, never written
+to a file; the other settings are the executor's own (:func:`resources.executor.celery_worker_settings`),
+so workers and run workers agree on late acknowledgement and redelivery.
+"""
+
+import os
+
+from resources.executor import celery_worker_settings
+
+broker_url = os.environ["CELERY_BROKER_URL"]
+result_backend = os.environ.get("CELERY_BACKEND_URL") or broker_url
+globals().update(celery_worker_settings())
