@@ -14,9 +14,14 @@ replaced as a whole whenever the run changes, so an ingestion is idempotent.
 | ``fetch_attempts`` | fetch attempt (HTTP or browser route) of any domain | domain, id, crawl_id, url, site, route, outcome, status, size_bytes, latency_s, needs_javascript, reason, error, attempted_at |
 | ``ingest_cursor`` | (one row) | updated_after: the largest run ``update_timestamp`` ingested (epoch seconds) |
 
-Reading. Only the event types the tables need are read from each run's event log
-(``EVENT_TYPES``: step start/restart/success/failure/skip/retry, asset materialisations,
-asset check evaluations and run failures), not the whole log.
+Reading. Only the event types the tables need are read (``EVENT_TYPES``: step
+start/restart/success/failure/skip/retry, asset materialisations, asset check evaluations and
+run failures), not the whole log. When the event log is one SQL table (PostgreSQL, MySQL,
+consolidated SQLite) the events of a whole page of runs are read by storage id across runs, in
+one keyset-paged query (:mod:`.events`), and step events are read from the event log's columns
+without deserialising their JSON; a run-sharded log (Dagster's default SQLite storage) is read
+run by run. Both paths build the same rows (``tests/.../test_ingest_postgres.py`` compares
+them).
 
 Cursor. Runs updated after ``cursor - lookback_s`` are listed (``lookback_s`` absorbs clock
 skew between the processes that write run updates); a listed run is re-ingested only if its
@@ -48,11 +53,14 @@ Warehouse access. On DuckDB an ingestion opens the file once to read its state (
 cursor, stored update times, domain fingerprints: a re-ingestion with nothing new opens it only
 this once, read-only) and once per page of runs to write, in one transaction: the page's tables
 and the cursor are committed together or not at all. Opening the file costs more than the small
-writes themselves, so this is where most of the time went. Other warehouses (PostgreSQL) go
-through the ``Warehouse`` API, one transaction per table write, with the cursor written last —
-a failed page is redone by the next ingestion. The SQL used (``information_schema.columns``,
-``CAST(... AS VARCHAR)``, ``TIMESTAMPTZ`` literals, no bound parameters) is meant to run on both;
-only DuckDB is exercised by the tests.
+writes themselves, so this is where most of the time went. On PostgreSQL (a warehouse whose
+``url`` names PostgreSQL) it is the same with one psycopg2 connection per phase: the read phase
+shares it, a page is one transaction, and rows are bulk-loaded with ``COPY ... FROM STDIN``
+instead of row-by-row inserts. Other warehouses go through the ``Warehouse`` API, one
+transaction per table write, with the cursor written last — a failed page is redone by the next
+ingestion. The SQL used (``information_schema.columns``, ``CAST(... AS VARCHAR)``,
+``TIMESTAMPTZ`` literals, no bound parameters) runs on both DuckDB and PostgreSQL; both are
+exercised by the tests.
 
 Errors. A warehouse that cannot be opened or read (a corrupt file) raises ``WarehouseError``
 naming it, before anything is written; a warehouse held by another writer for longer than its
@@ -61,8 +69,9 @@ ingestion catches up. Ingestion only reads the Dagster instance. Runs deleted fr
 keep their rows.
 
 The package's modules: :mod:`.schema` (table names, columns, types, value conversions),
-:mod:`.session` (warehouse sessions, error wrapping, catalog and cursor helpers), :mod:`.rows`
-(event-log entries to rows), :mod:`.consolidate` (the domains' agent actions and fetch attempts)
+:mod:`.session` (warehouse sessions, error wrapping, catalog and cursor helpers, COPY),
+:mod:`.events` (event logs of many runs read by storage id), :mod:`.rows` (event-log entries
+to rows), :mod:`.consolidate` (the domains' agent actions and fetch attempts)
 and :mod:`.ingest` (:func:`ingest`, :func:`ingest_agent_actions`, :func:`read_cursor`,
 :class:`IngestResult`). Import from the package; every public name is re-exported here.
 """

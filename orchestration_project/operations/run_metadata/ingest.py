@@ -17,12 +17,15 @@ from orchestration_project.operations.run_metadata.consolidate import (
     _changed_keys,
     _write_consolidation,
 )
+from orchestration_project.operations.run_metadata.events import (
+    can_read_by_storage_id,
+    read_events_by_storage_id,
+)
 from orchestration_project.operations.run_metadata.rows import EVENT_TYPES, _read_events, run_rows
 from orchestration_project.operations.run_metadata.schema import (
     CONSOLIDATED,
     SCHEMA,
     TABLE_COLUMNS,
-    _frame,
     _instant,
     _micros,
     _ts,
@@ -107,6 +110,7 @@ def ingest(
     lookback_s: float = 60.0,
     event_types: Collection[dg.DagsterEventType] | None = EVENT_TYPES,
     consolidate: bool = True,
+    by_storage_id: bool | None = None,
 ) -> IngestResult:
     """Ingest every run updated since the stored cursor, then consolidate the domains' agent
     actions and fetch attempts; idempotent and incremental.
@@ -114,12 +118,17 @@ def ingest(
     Args:
         instance: the Dagster instance to read (only read, never written).
         warehouse: where the ``operations`` tables live.
-        page_size: runs per page (one write transaction per page on DuckDB).
+        page_size: runs per page (one event-log query per page when reading by storage id;
+            one write transaction per page on DuckDB and PostgreSQL).
         lookback_s: runs updated up to this long before the cursor are listed again (clock
             skew between writers); those already stored with the same update time are skipped.
         event_types: the event types read from each run's log; None reads the whole log (the
             slower path, kept for comparison).
         consolidate: also consolidate ``<schema>.agent_actions`` and ``<schema>.fetch_attempts``.
+        by_storage_id: read a page's events with one query by storage id across its runs
+            (:mod:`.events`) instead of one query per run. None (the default) does so whenever
+            the event log is one SQL table (PostgreSQL, consolidated SQLite) and ``event_types``
+            is given; True on a run-sharded log raises ``ValueError``.
 
     Returns:
         What was done (runs, events read, rows written per table, cursor, flags, domains).
@@ -130,6 +139,13 @@ def ingest(
         WarehouseLockedError: another process held the warehouse beyond its lock timeout.
     """
     t0 = time.perf_counter()
+    bulk = can_read_by_storage_id(instance) and event_types is not None
+    if by_storage_id and not bulk:
+        raise ValueError(
+            "by_storage_id needs event_types and an event log kept in one SQL table "
+            f"(this instance's is {type(instance.event_log_storage).__name__})"
+        )
+    bulk = bulk if by_storage_id is None else by_storage_id
     result = IngestResult()
     stats = {"malformed_events": 0, "clock_skew": 0}
     plans: dict[str, tuple[list[str], list[str]]] = {}
@@ -142,6 +158,7 @@ def ingest(
             plans = {t: _changed_keys(session, s, catalog) for t, s in CONSOLIDATED.items()}
     outdated = _outdated(catalog, TABLE_COLUMNS)
     seen: set[str] = set()
+    migrated = False  # the migrations are applied by the first write phase
     after = _ts(since) if since is not None else None
     limit = page_size
     while True:
@@ -162,20 +179,33 @@ def ingest(
             r for r in fresh if stored.get(r.dagster_run.run_id, -1) != _micros(r.update_timestamp)
         ]
         batch: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLE_COLUMNS}
+        by_run = (
+            read_events_by_storage_id(
+                instance, [r.dagster_run.run_id for r in todo], event_types or (), stats=stats
+            )
+            if bulk and todo
+            else None
+        )
         for rec in todo:
-            events = _read_events(instance, rec.dagster_run.run_id, event_types)
+            rid = rec.dagster_run.run_id
+            events = by_run.get(rid, []) if by_run is not None else None
+            if events is None:
+                events = _read_events(instance, rid, event_types)
             result.events += len(events)
             for table, rows in run_rows(rec, events, stats=stats).items():
                 batch[table].extend(rows)
         page_max = max(r.update_timestamp.timestamp() for r in records)
         if todo or outdated or cursor is None or page_max > cursor:
             run_ids = [r.dagster_run.run_id for r in todo]
-            with _session(warehouse, write=True, doing="writing run metadata") as session:
+            with _session(
+                warehouse, write=True, doing="writing run metadata", migrate=not migrated
+            ) as session:
+                migrated = True
                 _migrate(session, catalog, outdated)
                 outdated = {}
                 if todo:
                     for table, rows in batch.items():
-                        session.upsert(table, _frame(table, rows), "run_id", run_ids)
+                        session.upsert_rows(table, rows, "run_id", run_ids)
                         result.rows[table] = result.rows.get(table, 0) + len(rows)
                 cursor = max(page_max, cursor) if cursor is not None else page_max
                 session.write_cursor(cursor)

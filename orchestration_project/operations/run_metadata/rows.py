@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration_project.operations.failures import classify_failure, root_error
+from orchestration_project.operations.run_metadata.events import ColumnEntry
 from orchestration_project.operations.run_metadata.schema import TABLE_COLUMNS, _ts
 
 ET = dg.DagsterEventType
@@ -24,8 +25,15 @@ EVENT_TYPES: frozenset[dg.DagsterEventType] = (
 
 
 def _entry(item: Any) -> Any:
-    """An EventLogEntry from an entry or an EventLogRecord."""
+    """An EventLogEntry (or ``ColumnEntry``) from an entry or an EventLogRecord."""
     return getattr(item, "event_log_entry", item)
+
+
+def _at(entry: Any) -> datetime | None:
+    """When the entry was logged (UTC): a ``ColumnEntry`` carries it already converted."""
+    if type(entry) is ColumnEntry:
+        return entry.at
+    return _ts(entry.timestamp)
 
 
 def _failure_row(rid: str, key: str | None, ev: Any, at: datetime | None) -> dict[str, Any]:
@@ -61,8 +69,9 @@ def run_rows(
 
     Args:
         record: a ``RunRecord`` (``instance.get_run_records``).
-        events: the run's ``EventLogEntry`` objects (or ``EventLogRecord``s) in storage order;
-            events of types not in ``EVENT_TYPES`` are ignored.
+        events: the run's ``EventLogEntry`` objects (or ``EventLogRecord``s, or the
+            ``ColumnEntry`` objects of :mod:`.events`) in storage order; events of types not in
+            ``EVENT_TYPES`` are ignored.
         stats: optional counters, incremented in place: ``malformed_events``, ``clock_skew``.
 
     Returns:
@@ -102,7 +111,7 @@ def run_rows(
         if ev is None or ev.event_type not in EVENT_TYPES:
             continue
         try:
-            at = _ts(entry.timestamp)
+            at = _at(entry)
             key = ev.step_key
             etype = ev.event_type
             if etype in _STEP_STARTS or etype in _STEP_ENDS:
@@ -127,7 +136,30 @@ def run_rows(
                 else:  # the last end event in storage order says how the step finished
                     s["status"] = etype.value.replace("STEP_", "")
                     s["ends"].append(at)
-            if etype == ET.ASSET_MATERIALIZATION:
+            fields = entry.fields if type(entry) is ColumnEntry else ()
+            if etype == ET.ASSET_MATERIALIZATION and fields:
+                out["materializations"].append(
+                    {
+                        "run_id": rid,
+                        "step_key": key,
+                        "asset_key": fields[0],
+                        "at": at,
+                        "row_count": fields[1],
+                    }
+                )
+            elif etype == ET.ASSET_CHECK_EVALUATION and fields:
+                asset_key, check_name, passed, severity = fields
+                out["check_results"].append(
+                    {
+                        "run_id": rid,
+                        "asset_key": asset_key,
+                        "check_name": check_name,
+                        "passed": bool(passed) if passed is not None else None,
+                        "severity": severity,
+                        "at": at,
+                    }
+                )
+            elif etype == ET.ASSET_MATERIALIZATION:
                 mat = ev.event_specific_data.materialization
                 rc = (mat.metadata or {}).get("row_count")
                 out["materializations"].append(

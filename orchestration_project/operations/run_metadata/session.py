@@ -9,10 +9,14 @@ write phase (a phase that writes nothing never opens the warehouse for writing).
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from orchestration_project.common.time import utcnow
@@ -24,6 +28,7 @@ from orchestration_project.operations.run_metadata.schema import (
     CURSOR_TABLE,
     SCHEMA,
     TABLE_COLUMNS,
+    _frame,
 )
 
 
@@ -44,6 +49,12 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 
         errors.append(sqlalchemy.exc.SQLAlchemyError)
     except ImportError:  # pragma: no cover
+        pass
+    try:
+        import psycopg2
+
+        errors.append(psycopg2.Error)
+    except ImportError:  # pragma: no cover - psycopg2 comes with dagster-postgres
         pass
     return tuple(errors)
 
@@ -86,6 +97,11 @@ class _Session:
 
     def upsert(self, table: str, df: pd.DataFrame, key: str, keys: list[str]) -> int:
         return self.warehouse.upsert_rows(table, df, key=key, keys=keys, schema=SCHEMA)
+
+    def upsert_rows(self, table: str, rows: list[dict[str, Any]], key: str, keys: list[str]) -> int:
+        """Replace the rows of ``keys`` in ``operations.<table>`` by ``rows`` (dicts with the
+        table's ``TABLE_COLUMNS``), typed as :func:`_frame` types them."""
+        return self.upsert(table, _frame(table, rows), key, keys)
 
     def write_cursor(self, value: float) -> None:
         old = self.query(f'SELECT updated_after FROM "{SCHEMA}"."{CURSOR_TABLE}"')
@@ -166,10 +182,138 @@ class _DuckSession(_Session):
         """Nothing to do: :func:`_session` applied the migrations when it opened the file."""
 
 
+_NULL = "\\N"
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_cell(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format (``\\N`` is NULL)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return _NULL
+    if isinstance(value, str):
+        return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
+    if isinstance(value, bool | np.bool_):
+        return "t" if value else "f"
+    if isinstance(value, float):
+        return _NULL if value != value else repr(value)
+    if isinstance(value, datetime):  # pandas Timestamps too; naive ones are read as UTC
+        return value.isoformat() if value.tzinfo else value.isoformat() + "+00:00"
+    return str(value).translate(_ESCAPES)
+
+
+def _copy_text(df: pd.DataFrame) -> str:
+    """``df`` as the body of a ``COPY ... FROM STDIN`` in text format."""
+    columns = [[_copy_cell(v) for v in df[c].tolist()] for c in df.columns]
+    return "".join("\t".join(row) + "\n" for row in zip(*columns, strict=True))
+
+
+class _PgSession(_Session):
+    """The same operations on one PostgreSQL connection (psycopg2): the phase's queries share
+    it, rows are bulk-loaded with ``COPY ... FROM STDIN`` (not row-by-row inserts), and a write
+    phase is one transaction — a page's tables and the cursor are committed together or not at
+    all, as on DuckDB."""
+
+    def __init__(self, warehouse: Warehouse, conn: Any) -> None:
+        super().__init__(warehouse)
+        self.conn = conn
+
+    def query(self, sql: str) -> pd.DataFrame:
+        with self.conn.cursor() as cur:
+            cur.execute(sql)
+            names = [d[0] for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=names)
+
+    def upsert(self, table: str, df: pd.DataFrame, key: str, keys: list[str]) -> int:
+        self._replace(table, [str(c) for c in df.columns], _copy_text(df), key, keys)
+        return len(df)
+
+    def upsert_rows(self, table: str, rows: list[dict[str, Any]], key: str, keys: list[str]) -> int:
+        """COPY the row dicts straight into the table, without building a frame: their values
+        are already of the column's type (str, int, float, bool, UTC datetime or None), and
+        :func:`_copy_cell` writes each as PostgreSQL reads it into that type."""
+        cols = TABLE_COLUMNS[table]
+        body = "".join("\t".join([_copy_cell(r.get(c)) for c in cols]) + "\n" for r in rows)
+        self._replace(table, cols, body, key, keys)
+        return len(rows)
+
+    def _replace(self, table: str, cols: list[str], body: str, key: str, keys: list[str]) -> None:
+        target = f'"{SCHEMA}".{_quote(table)}'  # created by the migrations
+        with self.conn.cursor() as cur:
+            if keys:
+                cur.execute(
+                    f"DELETE FROM {target} WHERE {_quote(key)} = ANY(%s)",
+                    ([str(k) for k in keys],),
+                )
+            if body:
+                names = ", ".join(_quote(str(c)) for c in cols)
+                cur.copy_expert(f"COPY {target} ({names}) FROM STDIN", io.StringIO(body))
+
+    def write_cursor(self, value: float) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f'DELETE FROM "{SCHEMA}"."{CURSOR_TABLE}"')
+            cur.execute(
+                f'INSERT INTO "{SCHEMA}"."{CURSOR_TABLE}" (updated_after, advanced_at) '
+                "VALUES (%s, %s)",
+                (float(value), utcnow()),
+            )
+
+    def migrate(self) -> None:
+        """Nothing to do: :func:`_session` applied the migrations before opening the phase."""
+
+
+def _postgres_url(warehouse: Warehouse) -> str | None:
+    """The warehouse's SQLAlchemy URL when it is PostgreSQL through psycopg2."""
+    url = getattr(warehouse, "url", None)
+    if not url:
+        return None
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.make_url(str(url))
+    except sa.exc.ArgumentError:
+        return None
+    return str(url) if parsed.get_backend_name() == "postgresql" else None
+
+
 @contextmanager
-def _session(warehouse: Warehouse, *, write: bool, doing: str) -> Iterator[_Session]:
-    """A session for one phase; a write phase on DuckDB is a single transaction."""
+def _pg_session(
+    url: str, warehouse: Warehouse, *, write: bool, migrate: bool = True
+) -> Iterator[_Session]:
+    """One psycopg2 connection for the phase; a write phase is one transaction."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        if write and migrate:
+            ensure_migrated(engine)  # each pending migration in its own transaction
+        raw = engine.raw_connection()
+        try:
+            yield _PgSession(warehouse, raw)
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _session(
+    warehouse: Warehouse, *, write: bool, doing: str, migrate: bool = True
+) -> Iterator[_Session]:
+    """A session for one phase; a write phase on DuckDB or PostgreSQL is a single
+    transaction. A write phase applies the pending migrations first; ``migrate=False`` skips
+    that on PostgreSQL when an earlier phase of the same ingestion already did it (each check
+    costs a connection and a few queries)."""
     with _clear_errors(warehouse, doing):
+        pg = None if isinstance(warehouse, FileTableStore) else _postgres_url(warehouse)
+        if pg is not None:
+            with _pg_session(pg, warehouse, write=write, migrate=migrate) as session:
+                yield session
+            return
         if not isinstance(warehouse, FileTableStore):
             session = _Session(warehouse)
             if write:
