@@ -57,6 +57,7 @@ from dagster._core.events import EVENT_TYPE_TO_PIPELINE_RUN_STATUS  # noqa: E402
 
 from orchestration_project.agents.runtime import AgentAction  # noqa: E402
 from orchestration_project.operations.run_metadata import SCHEMA, IngestResult, ingest  # noqa: E402
+from resources.dagster_storage import postgres_storage  # noqa: E402
 from resources.warehouse import DuckDBWarehouse, PostgresWarehouse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,20 +146,7 @@ def _instance(backend: str, tmp: str, dbs: _Databases | None) -> Iterator[dg.Dag
     if backend == "postgres":
         assert dbs is not None
         url = dbs.create("bench_dagster")
-        overrides = {
-            "storage": {
-                "postgres": {
-                    "postgres_db": {
-                        "username": url.username,
-                        "password": url.password,
-                        "hostname": url.host or "127.0.0.1",
-                        "db_name": url.database,
-                        "port": url.port or 5432,
-                        "scheme": "postgresql+psycopg2",
-                    }
-                }
-            }
-        }
+        overrides = {"storage": postgres_storage(url)}
     with dg.instance_for_test(temp_dir=f"{tmp}/home", overrides=overrides) as instance:
         yield instance
 

@@ -25,6 +25,7 @@ from dagster._core.events import JobFailureData, StepFailureData, StepMaterializ
 
 from orchestration_project.operations.run_metadata import SCHEMA, TABLE_COLUMNS, ingest
 from orchestration_project.operations.run_metadata.events import can_read_by_storage_id
+from resources.dagster_storage import postgres_storage
 from resources.warehouse import DuckDBWarehouse, PostgresWarehouse
 from tests.backends import pg_url
 from tests.orchestration_project.operations.test_run_metadata import T0, _event, _new_run
@@ -71,19 +72,7 @@ def databases() -> Iterator[tuple[sa.URL, sa.URL]]:
 
 @pytest.fixture
 def pg_instance(databases: tuple[sa.URL, sa.URL], tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    url = databases[0]
-    storage = {
-        "postgres": {
-            "postgres_db": {
-                "username": url.username,
-                "password": url.password,
-                "hostname": url.host or "127.0.0.1",
-                "db_name": url.database,
-                "port": url.port or 5432,
-                "scheme": "postgresql+psycopg2",
-            }
-        }
-    }
+    storage = postgres_storage(databases[0])
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(
         temp_dir=str(tmp_path / "home"), overrides={"storage": storage}
