@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import shutil
 import statistics
@@ -224,7 +225,12 @@ def main() -> None:
     parser.add_argument("--templates", type=int, default=10, help="runs actually executed")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--actions", type=int, default=20, help="agent actions per run")
-    parser.add_argument("--page-size", type=int, default=200, help="runs per ingestion page")
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=inspect.signature(ingest).parameters["page_size"].default,
+        help="runs per ingestion page (default: ingest()'s own default)",
+    )
     parser.add_argument("--pg-url", default=None, help="the PostgreSQL server (admin URL)")
     parser.add_argument("--profile", default=None, help="write a pyinstrument text profile")
     parser.add_argument(

@@ -33,10 +33,22 @@ def celery_worker_settings() -> dict[str, Any]:
     return {
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # ...but a run worker (resources.run_launcher) is acknowledged on receipt: when it dies
+        # its task must end FAILURE, which run monitoring reads as "resume the run", not go back
+        # to the queue and start a duplicate run worker
+        "task_annotations": {
+            name: {"acks_late": False, "reject_on_worker_lost": False}
+            for name in ("execute_job", "resume_job")
+        },
         "worker_prefetch_multiplier": 1,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "3600")),
+            # an idle worker waits on the broker in one 10 s BRPOP instead of re-asking every
+            # second: Redis hands a task to the client that has waited longest, so with long
+            # waits consecutive steps go round the idle workers instead of back to the worker
+            # that just finished (with 1 s waits, 8 steps in a row often all ran on one)
+            "polling_interval": 10,
             # reconnect patiently when the broker restarts
             "max_retries": 30,
             "interval_start": 0,

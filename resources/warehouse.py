@@ -230,6 +230,18 @@ class DuckDBWarehouse(Warehouse):
         return bool(df["n"].iloc[0])
 
 
+def _lock_table(conn: Any, schema: str, table: str) -> None:
+    """Serialise the writers of one table until this transaction ends (a transaction-level
+    advisory lock): two writers of the same rows — a step redelivered or re-executed while its
+    first attempt still writes — would otherwise both delete before either inserts, and both
+    insert."""
+    import sqlalchemy as sa
+
+    conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"{schema}.{table}"}
+    )
+
+
 class PostgresWarehouse(Warehouse):
     """The production warehouse: PostgreSQL through SQLAlchemy (many concurrent writers)."""
 
@@ -252,6 +264,7 @@ class PostgresWarehouse(Warehouse):
         engine = self._engine()
         try:
             with engine.begin() as conn:
+                _lock_table(conn, s, t)
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{s}"'))
                 df.to_sql(
                     t,
@@ -275,6 +288,7 @@ class PostgresWarehouse(Warehouse):
         engine = self._engine()
         try:
             with engine.begin() as conn:
+                _lock_table(conn, s, t)
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{s}"'))
                 if keys and sa.inspect(conn).has_table(t, schema=s):
                     conn.execute(

@@ -149,6 +149,29 @@ class Stack:
                 raise TimeoutError(f"the code location did not load again: {data}")
             time.sleep(1)
 
+    def set_sensor(self, name: str, *, running: bool) -> None:
+        """Start or stop a sensor of the code location on the stack's daemon (the UI's
+        toggle)."""
+        selector = {**SELECTOR, "sensorName": name}
+        if running:
+            data = self.graphql(
+                """mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) {
+                     __typename ... on Sensor { sensorState { status } } } }""",
+                {"s": selector},
+            )["startSensor"]
+            assert data.get("sensorState", {}).get("status") == "RUNNING", data
+        else:
+            state = self.graphql(
+                """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
+                     ... on Sensor { sensorState { id status } } } }""",
+                {"s": selector},
+            )["sensorOrError"]["sensorState"]
+            if state["status"] == "RUNNING":
+                self.graphql(
+                    "mutation($id: String) { stopSensor(id: $id) { __typename } }",
+                    {"id": state["id"]},
+                )
+
     def launch(
         self, job: str, tags: dict[str, str], run_config: dict[str, Any] | None = None
     ) -> str:
@@ -213,6 +236,27 @@ class Stack:
     def events(self, run_id: str, of_type: dg.DagsterEventType | None = None) -> list[Any]:
         """The run's event log entries (of one type)."""
         return list(self.instance.all_logs(run_id, of_type=of_type))
+
+    def run_worker_pid(self, run_id: str, *, timeout_s: float = 60) -> tuple[str, int]:
+        """The Celery task of the run's current run worker and the PID of the process executing
+        it, from the task's STARTED state in the result backend (Celery's ``track_started``)."""
+        from celery import Celery
+        from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
+
+        app = Celery(broker=self.env["CELERY_BROKER_URL"], backend=self.env["CELERY_BACKEND_URL"])
+        deadline = time.time() + timeout_s
+        try:
+            while True:
+                task_id = self.run(run_id).tags.get(DAGSTER_CELERY_TASK_ID_TAG)
+                result = app.AsyncResult(task_id) if task_id else None
+                if result is not None and result.state == "STARTED":
+                    return task_id, int(result.info["pid"])
+                if time.time() > deadline:
+                    state = result.state if result is not None else "no task"
+                    raise TimeoutError(f"the run worker of {run_id} is not running: {state}")
+                time.sleep(0.3)
+        finally:
+            app.close()
 
     def warehouse(self) -> sa.Engine:
         """An engine on the stack's warehouse database."""

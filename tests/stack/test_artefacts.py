@@ -79,11 +79,12 @@ def test_compose_services_run_existing_commands_and_files() -> None:
         "codeserver",
         "webserver",
         "daemon",
+        "runworker",
         "worker1",
         "worker2",
     }
     venv_bin = Path(sys.executable).parent
-    for name in ("codeserver", "webserver", "daemon", "worker1", "worker2"):
+    for name in ("codeserver", "webserver", "daemon", "runworker", "worker1", "worker2"):
         service = services[name]
         assert service["build"]["dockerfile"] == "deploy/Dockerfile"
         assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).exists()
@@ -94,6 +95,14 @@ def test_compose_services_run_existing_commands_and_files() -> None:
                 assert (ROOT / arg.removeprefix("/app/")).exists(), f"{name}: {arg}"
         for env_file in service.get("env_file", []):
             assert (DEPLOY / (env_file + ".example")).exists(), env_file
+    # the run workers take the queue the stack instance's run launcher sends runs to
+    from resources.run_launcher import RUN_QUEUE
+
+    launcher = _yaml(DEPLOY / "dagster.stack.yaml")["run_launcher"]
+    assert launcher["config"]["default_queue"] == RUN_QUEUE
+    assert services["runworker"]["command"][services["runworker"]["command"].index("-Q") + 1] == (
+        RUN_QUEUE
+    )
     # the same module for every user-code service: the project's definitions
     assert "orchestration_project.definitions" in services["codeserver"]["command"]
     for volume in services["postgres"]["volumes"]:

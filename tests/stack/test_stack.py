@@ -165,6 +165,29 @@ def test_a_worker_sigkilled_mid_step_is_redelivered_and_the_run_completes(stack:
     assert_consistent(stack)
 
 
+def test_a_run_worker_killed_mid_run_is_resumed_by_run_monitoring(stack: Stack) -> None:
+    """The run worker (a Celery task of ``resources.run_launcher.CeleryRunLauncher``) is
+    SIGKILLed while the run's steps execute; the daemon's run monitoring sees its task FAILURE
+    and resumes the run on a new run worker, which completes it without duplicating a row."""
+    from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
+
+    run_id = stack.launch_market_research(case="run_worker_sigkill")
+    stack.wait_for_step(run_id, "discovered_pages")
+    task_id, pid = stack.run_worker_pid(run_id)
+    runworker_pid = int((STACK_DIR / "pids" / "runworker.pid").read_text())
+    assert pid in _pool_children(runworker_pid), (pid, _pool_children(runworker_pid))
+    os.kill(pid, signal.SIGKILL)
+
+    run = stack.wait(run_id, timeout_s=2 * RUN_TIMEOUT_S)
+    assert_succeeded(stack, run)
+    messages = [e.message for e in stack.events(run_id, dg.DagsterEventType.ENGINE_EVENT)]
+    resumed = [m for m in messages if "Resuming run" in m]
+    assert len(resumed) == 1, resumed  # one resumption by the monitor, and it sufficed
+    assert "FAILED" in resumed[0], resumed[0]
+    assert run.tags[DAGSTER_CELERY_TASK_ID_TAG] != task_id  # a new run worker finished it
+    assert_consistent(stack)
+
+
 def test_postgresql_restarted_mid_run_the_run_completes(stack: Stack) -> None:
     run_id = stack.launch_market_research(case="postgres_restart")
     stack.wait_for_step(run_id, "discovered_pages")
@@ -201,6 +224,58 @@ def test_code_server_restarted_while_a_run_goes(stack: Stack) -> None:
         dg.DagsterRunStatus.SUCCESS,
         dg.DagsterRunStatus.FAILURE,  # launched and executed: the canary's own outcome
     }
+
+
+def test_the_incident_sensor_and_the_operations_job_run_on_the_stack(stack: Stack) -> None:
+    """The daemon evaluates the incident sensor against the PostgreSQL instance: a canary run
+    that fails (its one source answers 503) gets an incident in the coordination database.
+    Then the operations job runs with its steps on the Celery workers and ingests the test
+    runs — the failed canary among them — from the instance into the PostgreSQL warehouse."""
+    from orchestration_project.operations.healing.healer import Healer
+    from resources.coordination import CoordinationResource
+
+    world = stack.env["DEMO_WORLD_BASE_PORT"]
+    stack.set_sensor("incident_sensor", running=True)
+    try:
+        failing = stack.launch(
+            "canary_job",
+            {"case": "incident"},
+            {
+                "resources": {
+                    "market_sources": {
+                        "config": {
+                            "market_topic": stack.env["RESEARCH_TOPIC"],
+                            "seeds": [f"http://127.0.0.1:{world}/__fault/status/503"],
+                        }
+                    }
+                }
+            },
+        )
+        assert stack.wait(failing, timeout_s=RUN_TIMEOUT_S).status == dg.DagsterRunStatus.FAILURE
+        healer = Healer(CoordinationResource(url=stack.env["COORDINATION_DB_URL"]).store())
+        deadline = time.time() + 90
+        while not (found := [i for i in healer.incidents() if i.root_run_id == failing]):
+            assert time.time() < deadline, "the daemon's incident sensor opened no incident"
+            time.sleep(2)
+        assert found[0].job_name == "canary_job" and found[0].step_key == "canary__pages", found[0]
+    finally:
+        stack.set_sensor("incident_sensor", running=False)
+
+    ops = stack.launch("operations_job", {"case": "operations"})
+    run = stack.wait(ops, timeout_s=RUN_TIMEOUT_S)
+    assert_succeeded(stack, run)
+    started = {e.step_key for e in stack.events(ops, dg.DagsterEventType.STEP_START)}
+    assert started and started <= set(step_workers(stack, ops)), started
+    engine = stack.warehouse()
+    try:
+        with engine.connect() as conn:
+            ingested = dict(
+                conn.execute(sa.text("SELECT run_id, status FROM operations.runs")).all()
+            )
+    finally:
+        engine.dispose()
+    assert ingested.get(failing) == "FAILURE", ingested.get(failing)
+    assert ingested.get(BASELINE["run_id"]) == "SUCCESS"
 
 
 def test_no_secret_in_logs_metadata_or_events(stack: Stack) -> None:

@@ -106,7 +106,7 @@ def ingest(
     instance: dg.DagsterInstance,
     warehouse: Warehouse,
     *,
-    page_size: int = 200,
+    page_size: int = 1000,
     lookback_s: float = 60.0,
     event_types: Collection[dg.DagsterEventType] | None = EVENT_TYPES,
     consolidate: bool = True,
