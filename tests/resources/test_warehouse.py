@@ -142,7 +142,7 @@ def test_postgres_writers_of_the_same_rows_at_once_leave_one_copy() -> None:
         barrier = threading.Barrier(4)
         errors: list[BaseException] = []
 
-        def write() -> None:
+        def write(barrier: threading.Barrier = barrier, errors: list = errors) -> None:
             try:
                 barrier.wait()
                 wh.upsert_rows(table, df, key="k", keys=list(df["k"]), schema="market_research")
