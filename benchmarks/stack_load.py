@@ -5,7 +5,7 @@ It first fills the run queue with ``--canary-runs`` canary runs (the first throu
 webserver, as the UI submits; the rest enqueued directly in the run storage as copies of it —
 submitting 1000 runs over GraphQL would take longer than the measurement). Then, for each worker
 count in turn (``scripts/stack workers N``), it submits ``--research-runs`` market-research runs
-with a higher ``dagster/priority`` (they start before the queued canaries) and measures a
+(each its own topic and its own three of the five sites) with a higher ``dagster/priority`` (they start before the queued canaries) and measures a
 ``--window``-second window over that one deep queue:
 
 * runs/hour — runs finished in the window (success or failure) per hour;
@@ -13,7 +13,10 @@ with a higher ``dagster/priority`` (they start before the queued canaries) and m
 * queue wait p50/p99 — from a run's creation to its start, over the runs that started;
 * PostgreSQL connections — ``pg_stat_activity`` rows of the stack's databases (max, mean),
   sampled every 2 s;
-* event-log writes/s — rows added to Dagster's ``event_logs`` table per second.
+* event-log writes/s — rows added to Dagster's ``event_logs`` table per second;
+* where the CPU went — each service's process tree (PostgreSQL, Redis, the code server, the
+  webserver, the daemon, the run workers, the step workers, the demo world, this benchmark) in
+  cores busy over the window, from ``/proc`` (the profile of the 2-core bottleneck).
 
 At the end the runs still queued are canceled and the ones in progress are waited for (at most
 ``--drain`` s); the stack is left with two workers.
@@ -43,6 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 STACK_DIR = ROOT / ".data" / "stack"
 TAG = "stack_load"
+TOPICS = ("smart home climate devices", "home air quality monitors", "smart thermostats")
 
 
 def stack(*args: str) -> None:
@@ -97,6 +101,58 @@ class ConnectionSampler(threading.Thread):
             except Exception:  # noqa: BLE001 - a sample lost is not a benchmark lost
                 pass
             self.stopped.wait(self.every_s)
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """Every process: pid -> (parent pid, CPU seconds of itself and its reaped children)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # fields[1] = ppid; [11..14] = utime, stime, cutime, cstime (clock ticks)
+        ticks = sum(int(x) for x in fields[11:15])
+        table[int(entry.name)] = (int(fields[1]), ticks / CLK_TCK)
+    return table
+
+
+def service_pids() -> dict[str, int]:
+    """The stack's services and their main PIDs (``.data/stack/pids``, PostgreSQL's
+    postmaster) and this benchmark's own process."""
+    pids = {"benchmark": os.getpid()}
+    for f in (STACK_DIR / "pids").glob("*.pid"):
+        name = "workers" if f.stem.startswith("worker") else f.stem
+        pids[f.stem if name != "workers" else f"workers:{f.stem}"] = int(f.read_text())
+    for pidfile in Path("/var/lib/postgresql").glob("*/stack/postmaster.pid"):
+        pids["postgres"] = int(pidfile.read_text().split()[0])
+    return pids
+
+
+def cpu_by_service() -> dict[str, float]:
+    """CPU seconds used so far by each service's whole process tree (live descendants plus
+    the reaped children its processes accounted for); step workers summed as ``workers``."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[str, float] = {}
+    for name, root in service_pids().items():
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            if pid in table:
+                total += table[pid][1]
+                todo.extend(children.get(pid, []))
+        key = "workers" if name.startswith("workers:") else name
+        out[key] = out.get(key, 0.0) + total
+    return out
 
 
 def event_log_rows(engine: Any) -> int:
@@ -157,17 +213,24 @@ def measure(
     sampler = ConnectionSampler(dagster_url(env))
     sampler.start()
     events_before = event_log_rows(dagster_db)
+    cpu_before = cpu_by_service()
     t0 = time.time()
     sites = register_sites(instance, env["RESEARCH_SEED_URLS"].split(","))
     client = graphql_client(env)
-    for _ in range(args.research_runs):
+    for i in range(args.research_runs):
+        # different topics and seed sets: run i researches three consecutive sites (a range of
+        # site partitions), starting one further along for each run
+        first = i % max(1, len(sites) - 2)
+        subset = sites[first : first + 3]
         submit(
             client,
             "market_research_job",
-            {**tags, **all_sites_tags(sites), "dagster/priority": "10", "round": str(workers)},
+            {**tags, **all_sites_tags(subset), "dagster/priority": "10", "round": str(workers)},
+            {"ops": {"research_sources": {"config": {"market_topic": TOPICS[i % len(TOPICS)]}}}},
         )
     time.sleep(args.window)
     t1 = time.time()
+    cpu_after = cpu_by_service()
     events_after = event_log_rows(dagster_db)
     sampler.stopped.set()
 
@@ -193,6 +256,11 @@ def measure(
         "pg_conn_max": max(sampler.samples, default=0),
         "pg_conn_mean": statistics.fmean(sampler.samples) if sampler.samples else 0.0,
         "events_per_s": (events_after - events_before) / elapsed,
+        # the profile: each service's share of the machine's CPU over the window
+        "cpu": {
+            name: (cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0)) / elapsed
+            for name in cpu_after
+        },
     }
     dagster_db.dispose()
     instance.dispose()
@@ -300,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.window:.0f} s window; {os.cpu_count()} cores"
     )
     print(table(rows))
+    print(f"\nwhere the CPU went (cores busy, of {os.cpu_count()}), per worker count:")
+    names = sorted({n for row in rows for n in row["cpu"]}, key=lambda n: -rows[0]["cpu"].get(n, 0))
+    print(f"{'service':>12} " + " ".join(f"{row['workers']:>6}w" for row in rows))
+    for name in names:
+        print(f"{name:>12} " + " ".join(f"{row['cpu'].get(name, 0.0):>7.2f}" for row in rows))
+    print(f"{'total':>12} " + " ".join(f"{sum(row['cpu'].values()):>7.2f}" for row in rows))
     return 0
 
 

@@ -28,6 +28,7 @@ process (not one of its pool processes) leaves its tasks ``STARTED``; run the Ce
 under a supervisor (systemd, Kubernetes), and keep ``max_runtime_seconds`` as the backstop.
 """
 
+import time
 from typing import Any
 
 from dagster import _check as check
@@ -76,6 +77,7 @@ class CeleryRunLauncher(_CeleryRunLauncher):
         a ``TypeError``; this sends the task's own keyword (``resume_job_args_packed``).
         """
         run = context.dagster_run
+        self.stop_orphan_steps(run)
         args = ResumeRunArgs(
             job_origin=check.not_none(run.job_code_origin),
             run_id=run.run_id,
@@ -88,6 +90,51 @@ class CeleryRunLauncher(_CeleryRunLauncher):
             task_signature=task.si(resume_job_args_packed=pack_value(args)),
             routing_key=TASK_RESUME_JOB_NAME,
         )
+
+    def stop_orphan_steps(self, run: Any, *, wait_s: float = 30.0) -> list[str]:
+        """Stop the step tasks the dead run worker left on the workers; return their ids.
+
+        The Celery executor keeps no step state, so a resumed run executes every step again.
+        A step its dead run worker had sent, still executing or reserved on a worker, would
+        then run beside its new attempt: two crawls sharing one crawl id split the frontier
+        between them, and each attempt's output misses the other's pages. So before resuming,
+        the run's ``execute_plan`` tasks that the workers report (active or reserved) are
+        revoked and their processes SIGKILLed (revoked tasks are acknowledged, not
+        redelivered), and this waits until no worker reports them (at most ``wait_s``).
+        A task still waiting in the broker's queue is not seen; the dead run worker sent each
+        step only once its inputs were done, so that is a step no worker had free time for.
+        """
+        inspect = self.celery.control.inspect(timeout=2.0)
+
+        def reported() -> dict[str, str]:
+            found: dict[str, str] = {}
+            for view in (inspect.active, inspect.reserved):
+                try:
+                    by_worker = view() or {}
+                except Exception:  # a worker or the broker not answering: nothing seen
+                    by_worker = {}
+                for worker, tasks in by_worker.items():
+                    for task in tasks or []:
+                        if task.get("name") == "execute_plan" and run.run_id in repr(
+                            task.get("kwargs")
+                        ):
+                            found[task["id"]] = worker
+            return found
+
+        orphans = reported()
+        if not orphans:
+            return []
+        self.celery.control.revoke(list(orphans), terminate=True, signal="SIGKILL")
+        deadline = time.monotonic() + wait_s
+        while set(reported()) & set(orphans) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self._instance.report_engine_event(
+            f"Stopped {len(orphans)} step task(s) of the dead run worker before resuming: "
+            + ", ".join(f"{task_id} on {worker}" for task_id, worker in sorted(orphans.items())),
+            run,
+            cls=self.__class__,
+        )
+        return list(orphans)
 
     def check_run_worker_health(self, run: Any) -> CheckRunHealthResult:
         """The run worker's health from its Celery task's state (see the module docstring)."""

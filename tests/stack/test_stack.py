@@ -184,6 +184,14 @@ def test_a_run_worker_killed_mid_run_is_resumed_by_run_monitoring(stack: Stack) 
     resumed = [m for m in messages if "Resuming run" in m]
     assert len(resumed) == 1, resumed  # one resumption by the monitor, and it sufficed
     assert "FAILED" in resumed[0], resumed[0]
+    # no two attempts of a step ran at once: the step the dead run worker had sent was
+    # stopped before the new run worker started, or it had finished before the resumption
+    if not any("step task(s) of the dead run worker" in m for m in messages):
+        engine = stack.events(run_id, dg.DagsterEventType.ENGINE_EVENT)
+        resumed_at = min(e.timestamp for e in engine if "Resuming run" in e.message)
+        done = stack.events(run_id, dg.DagsterEventType.STEP_SUCCESS)
+        first = min(e.timestamp for e in done if e.step_key == "discovered_pages")
+        assert first < resumed_at, (first, resumed_at)
     assert run.tags[DAGSTER_CELERY_TASK_ID_TAG] != task_id  # a new run worker finished it
     assert_consistent(stack)
 
