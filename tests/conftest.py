@@ -203,3 +203,26 @@ BROWSER_MODULES |= {
     "tests/orchestration_project/site_qa/test_runner.py",
 }
 SLOW_MODULES |= {"tests/assets/test_site_qa.py"}  # dg.materialize three times + Chromium
+
+
+def run_at_once(target: Any, n: int) -> list[BaseException]:
+    """Call ``target()`` in ``n`` threads released together (a barrier); return what they
+    raised, for the caller to assert on."""
+    import threading
+
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            barrier.wait()
+            target()
+        except BaseException as exc:  # noqa: BLE001 - returned to the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

@@ -130,30 +130,20 @@ def test_postgres_writers_of_the_same_rows_at_once_leave_one_copy() -> None:
     while its first attempt still writes, a resumed run beside its dead run worker's orphan
     steps): each upsert deletes, then inserts, so without serialising them both would delete
     before either inserts and the rows would be doubled."""
-    import threading
-
     from resources.warehouse import PostgresWarehouse
+    from tests.conftest import run_at_once
 
     wh = PostgresWarehouse(url=pg_url())
     table = f"same_rows_{os.getpid()}"
     df = pd.DataFrame({"k": [f"key{i}" for i in range(200)], "v": range(200)})
     wh.write_table(table, df.head(0), schema="market_research")
     for _round in range(5):
-        barrier = threading.Barrier(4)
-        errors: list[BaseException] = []
-
-        def write(barrier: threading.Barrier = barrier, errors: list = errors) -> None:
-            try:
-                barrier.wait()
-                wh.upsert_rows(table, df, key="k", keys=list(df["k"]), schema="market_research")
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=write) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = run_at_once(
+            lambda: wh.upsert_rows(
+                table, df, key="k", keys=list(df["k"]), schema="market_research"
+            ),
+            4,
+        )
         assert not errors, errors
         back = wh.read_table(table, schema="market_research")
         assert len(back) == 200 and back["k"].is_unique, back["k"].value_counts().head()

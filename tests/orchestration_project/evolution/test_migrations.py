@@ -2,7 +2,6 @@
 compatibility notes and concurrent runners; the operations migrations cover what
 ``schema.py`` writes."""
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from orchestration_project.operations.run_metadata.schema import (
     TABLE_COLUMNS,
 )
 from tests.backends import pg_url
+from tests.conftest import run_at_once
 
 
 def _create(dialect: str) -> list[str]:
@@ -150,25 +150,15 @@ def test_an_incompatible_migration_must_say_why() -> None:
 
 
 def test_concurrent_runners_apply_each_migration_once(conn: Any, tmp_path: Path) -> None:
-    errors: list[BaseException] = []
-
     def run() -> None:
-        try:
-            if isinstance(conn, sa.engine.Engine):
-                engine = sa.create_engine(conn.url)
-                apply_migrations(engine, [V1, V2])
-                engine.dispose()
-            else:
-                apply_migrations(conn.cursor(), [V1, V2])
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        if isinstance(conn, sa.engine.Engine):
+            engine = sa.create_engine(conn.url)
+            apply_migrations(engine, [V1, V2])
+            engine.dispose()
+        else:
+            apply_migrations(conn.cursor(), [V1, V2])
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_at_once(run, 4) == []
     rows = _rows(conn, "SELECT version FROM evolution.schema_migrations ORDER BY version")
     assert rows == [(1,), (2,)]
 
