@@ -32,6 +32,7 @@ from tenacity import (
 )
 
 from orchestration_project.common.time import aware, utcnow
+from orchestration_project.common.tls import shared_tls_context
 
 __all__ = [
     "RetryPolicy",
@@ -174,5 +175,5 @@ def post_json_with_retries(
             raise Retryable(f"connection failed ({detail})") from None
         return check(resp)
 
-    with httpx.Client(timeout=timeout_s) as client:
+    with httpx.Client(timeout=timeout_s, verify=shared_tls_context()) as client:
         return policy.retrying()(attempt, client)

@@ -17,6 +17,7 @@ import httpx
 from pydantic import Field
 
 from orchestration_project.agents.coordination.store import CoordinationStore
+from orchestration_project.common.tls import shared_tls_context
 from orchestration_project.operations.healing import OpsSettings
 from resources.fetching.common import (
     HTML_TYPES,
@@ -107,7 +108,9 @@ class HttpFetcher(dg.ConfigurableResource):
         late = f"no complete answer within {self.timeout_s:g} s"
         try:
             with httpx.Client(
-                headers={"User-Agent": self.user_agent}, follow_redirects=False
+                headers={"User-Agent": self.user_agent},
+                follow_redirects=False,
+                verify=shared_tls_context(),
             ) as client:
                 for _ in range(self.max_redirects + 1):
                     try:
