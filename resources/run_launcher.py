@@ -9,8 +9,11 @@ result backend is the run worker's health, which Dagster's run monitoring polls:
 killed mid-run leaves its task ``FAILURE`` (Celery's ``WorkerLostError``), and the monitor
 resumes the run on a new run worker, up to ``run_monitoring.max_resume_run_attempts`` times.
 
-This subclass fixes two readings of the task state that would make the monitor resume a
-healthy run (the monitor resumes on anything but RUNNING or SUCCESS):
+This subclass fixes dagster-celery 0.29's ``resume_run`` (it sent the resumption with the
+wrong keyword, so every resumption failed), stops the dead run worker's step tasks before a
+resumption executes the steps again (:meth:`CeleryRunLauncher.stop_orphan_steps`), and fixes
+two readings of the task state that would make the monitor resume a healthy run (the monitor
+resumes on anything but RUNNING or SUCCESS):
 
 - ``PENDING``, which a resumption's task shows until a run worker takes it from the queue, is
   RUNNING here: the run has a worker on its way. A run that never starts is caught by
