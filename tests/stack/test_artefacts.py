@@ -103,6 +103,17 @@ def test_compose_services_run_existing_commands_and_files() -> None:
     assert services["runworker"]["command"][services["runworker"]["command"].index("-Q") + 1] == (
         RUN_QUEUE
     )
+    # every run the queue lets start gets a run worker at once: the run workers' concurrency
+    # (compose's -c, scripts/stack's STACK_RUN_SLOTS default) is at least max_concurrent_runs
+    import re
+
+    limit = _yaml(DEPLOY / "dagster.stack.yaml")["concurrency"]["runs"]["max_concurrent_runs"]
+    command = services["runworker"]["command"]
+    assert int(command[command.index("-c") + 1]) >= limit
+    slots = re.search(
+        r"RUN_SLOTS=\$\{STACK_RUN_SLOTS:-(\d+)\}", (ROOT / "scripts/stack").read_text()
+    )
+    assert slots and int(slots.group(1)) >= limit
     # the same module for every user-code service: the project's definitions
     assert "orchestration_project.definitions" in services["codeserver"]["command"]
     for volume in services["postgres"]["volumes"]:
