@@ -213,7 +213,10 @@ def test_transient_503s_are_retried_without_duplicates(
 ) -> None:
     crm.set_faults(error_rate=0.25, seed=3)  # a quarter of all form posts answer 503
     records = customers(4, contracts)
-    results = browser(max_attempts=10).onboard(records, mapping)
+    # one browser context: the CRM draws its faults in the order posts arrive, so with two
+    # contexts which customer meets them depended on timing (under load, one customer once met
+    # enough to exhaust its sign-ins); one context makes the sequence the same on every run
+    results = browser(max_attempts=10, contexts=1).onboard(records, mapping)
     assert [r.status for r in results] == ["created"] * 4, [r.errors for r in results]
     assert sum(r.attempts for r in results) > 4
     assert any("503" in note for r in results for note in r.notes)
