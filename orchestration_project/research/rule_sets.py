@@ -146,10 +146,13 @@ class PageObservation:
             from every layer) that were kept; 1.0 when the page has none (nothing was lost).
         trusted_recall_covariate: 1.0 when the page has trusted facts before the rule set
             acts, else 0.0 (the rollout's covariate for ``trusted_recall``).
-        cost_s: Seconds spent extracting the page (its final pass) and scoring its kept
-            reviews' sentiment (a language-model call in production).
-        cost_s_covariate: The extraction seconds alone: spent before the rule set acts, so the
-            rule set cannot change them (the rollout's CUPED covariate for ``cost_s``).
+        cost_s: CPU seconds (this thread's) spent extracting the page (its final pass) and
+            scoring its kept reviews' sentiment. CPU, not wall, time: wall time also charged a
+            page for whatever else the machine ran, enough to hold back a better rule set
+            under load. A remote language model's waiting is therefore not in it (its price is
+            in the language engine's cost figures).
+        cost_s_covariate: The extraction CPU seconds alone: spent before the rule set acts, so
+            the rule set cannot change them (the rollout's CUPED covariate for ``cost_s``).
     """
 
     unit: str
@@ -266,10 +269,10 @@ def extract_facts_by_rule_set(
                     row["rule_set"] = rule_set.version
                 per_page.append((url, rule_set, every, kept))
         for url, rule_set, every, kept in per_page:
-            t0 = time.perf_counter()
+            t0 = time.thread_time()  # CPU seconds, as the extraction's (see extract_site_pages)
             # Sentiment of each kept review (the text is data, not orders).
             score_review_sentiment(kept, language, agent)
-            cost = seconds[url] + time.perf_counter() - t0
+            cost = seconds[url] + time.thread_time() - t0
             raw.extend(kept)
             observations.append(_observe(url, str(site), rule_set, every, kept, cost, seconds[url]))
     obs = pd.DataFrame(
