@@ -61,6 +61,26 @@ def _record_lock_wait(path: str, waited_s: float, *, timed_out: bool) -> None:
     record_lock_wait(path, waited_s, timed_out=timed_out)
 
 
+@contextmanager
+def _creation_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive lock (``flock``) on a file in the temporary folder named after the
+    warehouse's absolute path (not beside it: the warehouse's folder stays as the user left
+    it): a DuckDB file is created by one process at a time, and a process that found it
+    half-written waits here until the creator is done."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:24]
+    lock = Path(tempfile.gettempdir()) / f"orchestration-warehouse-{key}.create-lock"
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise WarehouseError(f"invalid table or schema name {name!r}")
@@ -126,8 +146,20 @@ class DuckDBWarehouse(Warehouse):
             try:
                 # Read-only opening fails on a file that does not exist yet.
                 ro = read_only and Path(self.path).exists()
+                if not Path(self.path).exists():
+                    # the first opening creates the file: one process at a time, so that no
+                    # other opens it half-written (below)
+                    with _creation_lock(self.path):
+                        return duckdb.connect(self.path, read_only=ro)
                 return duckdb.connect(self.path, read_only=ro)
             except duckdb.IOException as exc:  # "Could not set lock on file ..."
+                if "not a valid DuckDB database" in str(exc):
+                    # another process may be creating it: wait for its creation, then once more
+                    with _creation_lock(self.path):
+                        try:
+                            return duckdb.connect(self.path, read_only=read_only)
+                        except duckdb.Error:
+                            pass
                 if "lock" not in str(exc).lower():
                     raise WarehouseError(f"cannot open warehouse {self.path}: {exc}") from exc
                 raise _Locked(str(exc)) from exc
