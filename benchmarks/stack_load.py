@@ -128,8 +128,9 @@ def service_pids() -> dict[str, int]:
     postmaster) and this benchmark's own process."""
     pids = {"benchmark": os.getpid()}
     for f in (STACK_DIR / "pids").glob("*.pid"):
-        name = "workers" if f.stem.startswith("worker") else f.stem
-        pids[f.stem if name != "workers" else f"workers:{f.stem}"] = int(f.read_text())
+        # step workers (worker1, worker2, ...) are summed as one service by cpu_by_service
+        key = f"workers:{f.stem}" if f.stem.startswith("worker") else f.stem
+        pids[key] = int(f.read_text())
     for pidfile in Path("/var/lib/postgresql").glob("*/stack/postmaster.pid"):
         pids["postgres"] = int(pidfile.read_text().split()[0])
     return pids

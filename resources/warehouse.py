@@ -144,14 +144,13 @@ class DuckDBWarehouse(Warehouse):
 
         def open_file() -> Any:
             try:
-                # Read-only opening fails on a file that does not exist yet.
-                ro = read_only and Path(self.path).exists()
-                if not Path(self.path).exists():
-                    # the first opening creates the file: one process at a time, so that no
-                    # other opens it half-written (below)
-                    with _creation_lock(self.path):
-                        return duckdb.connect(self.path, read_only=ro)
-                return duckdb.connect(self.path, read_only=ro)
+                if Path(self.path).exists():
+                    return duckdb.connect(self.path, read_only=read_only)
+                # The first opening creates the file (read-only opening would fail on a file
+                # that does not exist yet): one process at a time, so that no other opens it
+                # half-written (below).
+                with _creation_lock(self.path):
+                    return duckdb.connect(self.path)
             except duckdb.IOException as exc:  # "Could not set lock on file ..."
                 if "not a valid DuckDB database" in str(exc):
                     # another process may be creating it: wait for its creation, then once more
